@@ -33,7 +33,7 @@ TARGET_RATIO = 1.15
 def floor_seconds(policy: Policy, factory, splits, device: torch.device) -> float:
     """The same optimizer steps on tensors made before the clock starts."""
     torch.manual_seed(0)
-    model = factory().to(device)
+    model = factory().to(device, memory_format=torch.channels_last)  # as the proxy runs it
     optimizer = build_optimizer(model, policy)
     steps = EPOCHS * math.ceil(TRAIN_SIZE / BATCH)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)

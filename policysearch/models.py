@@ -106,7 +106,9 @@ class TransferModel(nn.Module):
             x = x.float().div_(255.0)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        return self.head(self.backbone((x - self.mean) / self.std))
+        # Channels-last: the layout convolutions run fastest in, on CPU and GPU.
+        x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        return self.head(self.backbone(x))
 
     def backbone_bn_modules(self) -> list[nn.Module]:
         """The backbone's batch-norm layers (to freeze their statistics with ``.eval()``)."""
