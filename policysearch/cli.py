@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from policysearch import __version__
 
@@ -91,7 +91,128 @@ def _one_per_class(images, labels, count: int) -> list:
     return [images[i] for i in order]
 
 
+# -- run ---------------------------------------------------------------------
+
+# flag -> (type, help); each flag maps onto the RunConfig field of the same name.
+_RUN_FLAGS: dict[str, tuple[Any, str]] = {
+    "dataset": (str, "fashion-mnist | imagefolder:PATH | cifar10 | cifar100 | digits"),
+    "model": (str, "backbone: efficientnet-lite0, tiny-cnn, or a torchvision model name"),
+    "weights": (str, "DEFAULT (pretrained), a state-dict PATH, or none"),
+    "image-size": (int, "working image size in pixels"),
+    "train-size": (int, "proxy training images"),
+    "val-size": (int, "proxy validation images"),
+    "test-size": (int, "held-out test images for the final check (default: all)"),
+    "epochs": (int, "proxy epochs per trial"),
+    "batch-size": (int, "proxy batch size"),
+    "trials": (int, "trials to run now (added to a resumed study)"),
+    "timeout": (float, "stop starting trials after this many seconds"),
+    "study": (str, "study name (default: DATASET-MODEL); the same name resumes"),
+    "storage": (str, "Optuna storage URL (default sqlite:///studies/policysearch.db) or journal:PATH"),
+    "seeds": (int, "proxy runs averaged per trial"),
+    "final-seeds": (int, "runs per policy in the final check"),
+    "sampler": (str, "tpe | random | grid"),
+    "pruner": (str, "median | hyperband | none"),
+    "device": (str, "auto | cpu | cuda | mps"),
+    "seed": (int, "seed for splits, sampler and training"),
+    "output-dir": (str, "where studies/<study>/best_policy.json goes (default studies)"),
+}
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="TOML", help="a config file, e.g. studies/fashion-mnist.toml")
+    for flag, (kind, text) in _RUN_FLAGS.items():
+        parser.add_argument(f"--{flag}", type=kind, help=text)
+    parser.add_argument("--no-final", dest="final", action="store_const", const=False,
+                        help="skip the final check on the test split")
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from policysearch.config import load_config
+    from policysearch.search import run_search
+
+    overrides = {flag.replace("-", "_"): getattr(args, flag.replace("-", "_")) for flag in _RUN_FLAGS}
+    overrides["final"] = args.final
+    config = load_config(args.config, overrides)
+    try:
+        outcome = run_search(config)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; the study is saved. Run the same command again to resume "
+              f"study {config.study_name!r}.", file=sys.stderr)
+        return 130
+    print(f"best: trial #{outcome.best_trial}, val accuracy {outcome.best_value:.4f}")
+    for name, value in outcome.baselines.items():
+        print(f"  baseline {name}: {'-' if value is None else f'{value:.4f}'}")
+    print(f"policy written to {outcome.policy_path} ({outcome.seconds:.0f} s)")
+    return 0
+
+
+# -- show / export / dashboard ----------------------------------------------
+
+
+def _study_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--study", help="study name (default: the default run's study)")
+    parser.add_argument("--storage", help="storage URL (default sqlite:///studies/policysearch.db)")
+
+
+def _open_existing(args: argparse.Namespace) -> Any:
+    from policysearch.config import RunConfig
+    from policysearch.storage import load_existing_study
+
+    default = RunConfig()
+    return load_existing_study(args.study or default.study_name, args.storage or default.storage_url)
+
+
+def _run_show(args: argparse.Namespace) -> int:
+    from policysearch.report import describe_study
+
+    print(describe_study(_open_existing(args)))
+    return 0
+
+
+def _export_arguments(parser: argparse.ArgumentParser) -> None:
+    _study_arguments(parser)
+    parser.add_argument("-o", "--output", metavar="FILE", help="default studies/<study>/best_policy.json")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from policysearch.export import export_study
+
+    print(f"wrote {export_study(_open_existing(args), args.output)}")
+    return 0
+
+
+def _dashboard_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", help="storage URL (default sqlite:///studies/policysearch.db)")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+
+
+def _run_dashboard(args: argparse.Namespace) -> int:
+    from policysearch.config import RunConfig
+    from policysearch.errors import ConfigError
+    from policysearch.storage import make_storage, redact
+
+    try:
+        from optuna_dashboard import run_server
+    except ImportError:
+        raise ConfigError("the dashboard needs optuna-dashboard: pip install optuna-dashboard") from None
+    url = args.storage or RunConfig().storage_url
+    storage = make_storage(url)
+    print(f"Optuna dashboard for {redact(url)} at http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
+    try:
+        run_server(storage, host=args.host, port=args.port)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
+    "run": Command("search policies (resumes a study of the same name)", _run_arguments, _run_run),
+    "show": Command("summarise a study: trials, best, baselines, final check", _study_arguments, _run_show),
+    "export": Command("write a study's best policy as JSON", _export_arguments, _run_export),
+    "dashboard": Command("start optuna-dashboard on the studies", _dashboard_arguments, _run_dashboard),
     "preview": Command(
         "write a PNG grid of real images under random draws of a policy",
         _preview_arguments,

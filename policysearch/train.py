@@ -9,7 +9,8 @@ Two transfer-learning approaches, chosen by the policy:
 * ``linear_probe``: the pretrained backbone is frozen, weights *and*
   batch-norm statistics (it runs in eval mode); only the new head trains.
 * ``finetune``: head and backbone train together, each at its own learning
-  rate, through :meth:`Policy.param_groups`.
+  rate, through :meth:`Policy.param_groups`. A pretrained backbone keeps its
+  batch-norm statistics (see ``_set_train_mode`` for the measurement).
 
 Example:
     >>> from policysearch.train import ProxyConfig, proxy_finetune
@@ -86,6 +87,7 @@ class ProxyResult:
     seconds: float
     device: str
     reason: str | None = None
+    test_accuracy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,7 @@ def proxy_finetune(
     val: Any,
     config: ProxyConfig = ProxyConfig(),
     report: Report | None = None,
+    test: Any = None,
 ) -> ProxyResult:
     """Fine-tune a fresh model under ``policy`` and return its validation accuracy.
 
@@ -174,7 +177,8 @@ def proxy_finetune(
     ``.head`` (see :mod:`policysearch.models`); it is called after seeding, so
     the new head's initialisation is reproducible. The policy's RandAugment
     runs per training image and its CutMix/MixUp per batch. After each epoch
-    ``report(epoch, val_accuracy)`` is called (epochs count from 1).
+    ``report(epoch, val_accuracy)`` is called (epochs count from 1). Given a
+    ``test`` split, the trained model is also scored on it (``test_accuracy``).
 
     Same seed, same device and same inputs give the same accuracy on the CPU.
     """
@@ -205,8 +209,11 @@ def proxy_finetune(
         history.append(accuracy)
         if report is not None:
             report(epoch, accuracy)
+    test_accuracy = None
+    if test is not None:
+        test_accuracy = evaluate(model, test, device=device, batch_size=config.eval_batch_size).accuracy
     return ProxyResult("ok", history[-1], tuple(history), tuple(losses), config.epochs,
-                       time.perf_counter() - start, device.type)
+                       time.perf_counter() - start, device.type, test_accuracy=test_accuracy)
 
 
 def build_optimizer(model: torch.nn.Module, policy: Any, *, weight_decay: float = 0.01) -> torch.optim.AdamW:
@@ -230,6 +237,17 @@ def _set_train_mode(model: torch.nn.Module, approach: str) -> None:
         # Frozen means frozen: eval mode keeps BN running statistics (and
         # dropout) of the pretrained backbone exactly as they were.
         model.backbone.eval()
+    elif getattr(model, "pretrained", False):
+        # Fine-tuning a pretrained backbone trains every weight, BN's affine
+        # ones included, but normalises with the pretrained statistics: batch
+        # statistics of small proxy batches of small images wreck the
+        # pretrained features (EfficientNet-Lite0, Fashion-MNIST 32x32, 1,000
+        # images, 3 epochs: val accuracy 0.24 with batch statistics, 0.74
+        # with the pretrained ones). A random-init backbone has no statistics
+        # worth keeping and learns its own.
+        for module in model.backbone.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 def _batches(train: Any, batch_size: int, rng: np.random.Generator,

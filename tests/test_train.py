@@ -54,7 +54,25 @@ def test_linear_probe_leaves_backbone_weights_and_bn_statistics_unchanged(digits
     assert not torch.equal(models[0].head.weight, snapshot["_head"]), "the head should train"
 
 
-def test_finetune_trains_backbone_and_bn_statistics(digits):
+def test_finetune_of_pretrained_backbone_trains_weights_but_keeps_bn_statistics():
+    splits = make_splits(load_source("fashion-mnist", image_size=32), train_size=64, val_size=20, seed=0)
+    models: list = []
+
+    def factory():
+        models.append(build_model("efficientnet-lite0", 10, image_size=32))
+        return models[-1]
+
+    before = build_model("efficientnet-lite0", 10, image_size=32).backbone.state_dict()
+    proxy_finetune(Policy(num_ops=0, magnitude=0, transfer=FINETUNE), factory, splits.train, splits.val,
+                   ProxyConfig(epochs=1, batch_size=32))
+    after = models[0].backbone.state_dict()
+    stats = [k for k in after if "running_" in k]
+    weights = [k for k in after if k.endswith("weight")]
+    assert stats and all(torch.equal(after[k], before[k]) for k in stats)
+    assert sum(not torch.equal(after[k], before[k]) for k in weights) > len(weights) // 2
+
+
+def test_finetune_of_random_init_backbone_learns_its_bn_statistics(digits):
     models: list = []
     policy = Policy(num_ops=0, magnitude=0, transfer=FINETUNE)
     before = build_model("tiny-cnn", 10, image_size=16, weights=None).backbone.state_dict()

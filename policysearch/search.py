@@ -1,0 +1,137 @@
+"""One ``policysearch run``: open the study, load data once, optimize, check, export.
+
+Data flows one way: storage (open or resume the study) -> data (loaded once)
+-> ``study.optimize(Objective)`` -> final check on the test split -> export.
+
+Example:
+    >>> from policysearch.config import RunConfig
+    >>> outcome = run_search(RunConfig(trials=4))  # doctest: +SKIP
+    >>> outcome.policy_path  # doctest: +SKIP
+    PosixPath('studies/fashion-mnist-efficientnet-lite0/best_policy.json')
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from policysearch.config import RunConfig
+from policysearch.errors import TrainingError
+
+__all__ = ["run_search", "SearchOutcome", "make_model_factory", "load_splits"]
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """What a run produced."""
+
+    study_name: str
+    best_value: float
+    best_trial: int
+    baselines: dict[str, float | None]
+    final_check: dict[str, dict[str, Any]] | None
+    policy_path: Path
+    seconds: float
+
+
+def load_splits(config: RunConfig) -> Any:
+    """The dataset, loaded once, and its fixed-seed train/val/test splits."""
+    from policysearch.data import load_source, make_splits
+
+    source = load_source(config.dataset, image_size=config.image_size)
+    return make_splits(source, train_size=config.train_size, val_size=config.val_size,
+                       test_size=config.test_size, seed=config.seed)
+
+
+def make_model_factory(config: RunConfig, num_classes: int) -> Callable[[], Any]:
+    """Build the backbone once; each call returns a copy with a freshly drawn head.
+
+    Copying beats reloading the weights every trial; the head is re-initialised
+    from torch's (seeded) generator, so seeds still vary it.
+    """
+    from policysearch.models import build_model
+
+    pristine = build_model(config.model, num_classes, image_size=config.image_size, weights=config.weights)
+
+    def factory() -> Any:
+        model = copy.deepcopy(pristine)
+        model.head.reset_parameters()
+        return model
+
+    return factory
+
+
+class Progress:
+    """One line per finished trial: count, state, current best, elapsed and time left."""
+
+    def __init__(self, total: int, timeout: float | None, stream: TextIO) -> None:
+        self.total, self.timeout, self.stream = total, timeout, stream
+        self.start = time.perf_counter()
+        self.done = 0
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        self.done += 1
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / self.done * (self.total - self.done)
+        if self.timeout is not None:
+            left = min(left, max(self.timeout - elapsed, 0.0))
+        state = trial.state.name.lower()
+        value = f" {trial.value:.4f}" if trial.value is not None else ""
+        label = trial.user_attrs.get("baseline")
+        try:
+            best = f"best {study.best_value:.4f} (#{study.best_trial.number})"
+        except ValueError:
+            best = "no best yet"
+        print(
+            f"[{self.done:>3}/{self.total}] trial #{trial.number} {state}{value}"
+            f"{' (' + label + ')' if label else ''} | {best} | "
+            f"{_clock(elapsed)} elapsed, ~{_clock(left)} left",
+            file=self.stream,
+            flush=True,
+        )
+
+    def note(self, message: str) -> None:
+        print(f"      {message}", file=self.stream, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def run_search(config: RunConfig, stream: TextIO = sys.stderr) -> SearchOutcome:
+    """Run (or resume) the study described by ``config`` and export its best policy."""
+    import optuna
+
+    from policysearch.export import baseline_values, best_trial, export_study
+    from policysearch.final import final_check, format_table
+    from policysearch.objective import Objective
+    from policysearch.storage import open_study
+    from policysearch.train import ProxyConfig
+
+    start = time.perf_counter()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(config)
+    splits = load_splits(config)
+    factory = make_model_factory(config, splits.num_classes)
+    proxy = ProxyConfig(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed, device=config.device)
+    objective = Objective(config.space, splits, factory, proxy, seeds=config.seeds)
+    progress = Progress(config.trials, config.timeout, stream)
+    finished = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+    print(f"study {study.study_name!r}: {finished} trials finished so far; running {config.trials} more "
+          f"({config.dataset}, {config.model}, {config.train_size}/{config.val_size} train/val images, "
+          f"{config.epochs} epochs)", file=stream, flush=True)
+    study.optimize(objective, n_trials=config.trials, timeout=config.timeout, callbacks=[progress],
+                   catch=(RuntimeError, TrainingError, FloatingPointError), gc_after_trial=False)
+    table = None
+    if config.final:
+        table = final_check(study, splits, factory, proxy, seeds=config.final_seeds, progress=progress.note)
+        print(format_table(table), file=stream, flush=True)
+    path = export_study(study, output_dir=config.output_dir)
+    trial = best_trial(study)
+    return SearchOutcome(study.study_name, float(trial.value), trial.number, baseline_values(study),
+                         table, path, time.perf_counter() - start)

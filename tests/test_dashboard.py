@@ -1,0 +1,82 @@
+"""`policysearch dashboard` serves a real study over HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import optuna
+import pytest
+
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get_json(url: str, deadline: float):
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.loads(response.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+@pytest.fixture
+def study_url(tmp_path):
+    url = f"sqlite:///{tmp_path}/dash.db"
+    study = optuna.create_study(study_name="dash", storage=url, direction="maximize")
+    for i in range(3):
+        trial = study.ask({"num_ops": optuna.distributions.IntDistribution(0, 4)})
+        trial.report(0.5 + 0.1 * i, step=1)
+        trial.set_user_attr("device", "cpu")
+        study.tell(trial, 0.6 + 0.1 * i)
+    return url
+
+
+def test_dashboard_serves_the_study_and_its_trials(study_url):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "policysearch", "dashboard", "--storage", study_url, "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        listing = _get_json(f"http://127.0.0.1:{port}/api/studies", deadline)
+        studies = listing.get("study_summaries", listing.get("studies"))
+        assert [s["study_name"] for s in studies] == ["dash"]
+        detail = _get_json(f"http://127.0.0.1:{port}/api/studies/{studies[0]['study_id']}", deadline)
+        trials = detail["trials"]
+        assert len(trials) == 3
+        assert [t["values"][0] for t in trials] == pytest.approx([0.6, 0.7, 0.8])
+        assert all(t["intermediate_values"] for t in trials)
+        assert all(any(a["key"] == "device" for a in t["user_attrs"]) for t in trials)
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/" in out
+
+
+def test_dashboard_binds_to_loopback_only(study_url):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "policysearch", "dashboard", "--storage", study_url, "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _get_json(f"http://127.0.0.1:{port}/api/meta", time.monotonic() + 90)
+        listening = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
+        lines = [line for line in listening.splitlines() if f":{port} " in line]
+        assert lines and all("127.0.0.1:" in line for line in lines), lines
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,0 +1,101 @@
+"""End to end: `policysearch run` on real (small) data into a temporary SQLite file."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+
+from policysearch import load_policy
+from policysearch.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def _run_args(tmp_path, trials, *extra):
+    return [
+        "run", "--dataset", "digits", "--model", "tiny-cnn", "--weights", "none", "--image-size", "16",
+        "--train-size", "200", "--val-size", "100", "--epochs", "2", "--batch-size", "32",
+        "--trials", str(trials), "--final-seeds", "1", "--study", "e2e",
+        "--storage", f"sqlite:///{tmp_path}/e2e.db", "--output-dir", str(tmp_path / "out"), *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("search")
+    assert main(_run_args(tmp_path, 5)) == 0
+    return tmp_path
+
+
+def _study(tmp_path):
+    return optuna.load_study(study_name="e2e", storage=f"sqlite:///{tmp_path}/e2e.db")
+
+
+def test_trials_hold_intermediate_values_and_user_attributes(searched):
+    trials = _study(searched).get_trials()
+    assert len(trials) == 5
+    finished = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    assert len(finished) == 5
+    for trial in finished:
+        assert trial.intermediate_values, f"trial {trial.number} reported no epoch"
+        assert set(trial.intermediate_values) <= {1, 2}
+        for key in ("policy", "seconds", "epochs_run", "device", "seed_accuracies"):
+            assert key in trial.user_attrs, (trial.number, key)
+        assert load_policy(trial.user_attrs["policy"]).num_ops == trial.params["num_ops"]
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    for trial in complete:
+        assert trial.user_attrs["epochs_run"] == 2
+        assert trial.value == pytest.approx(trial.user_attrs["seed_accuracies"][0])
+
+
+def test_baselines_were_enqueued_once_and_ran_first(searched):
+    trials = _study(searched).get_trials()
+    baselines = {t.number: t.user_attrs.get("baseline") for t in trials if t.user_attrs.get("baseline")}
+    assert baselines == {0: "no_augmentation", 1: "randaugment_n2_m9"}
+    assert (trials[0].params["num_ops"], trials[1].params["num_ops"], trials[1].params["magnitude"]) == (0, 2, 9)
+
+
+def test_exported_json_reads_back_with_score_and_provenance(searched):
+    path = searched / "out" / "e2e" / "best_policy.json"
+    policy = load_policy(path)
+    study = _study(searched)
+    assert policy.score.value == pytest.approx(study.best_value)
+    assert set(policy.score.baselines) == {"no_augmentation", "randaugment_n2_m9"}
+    assert set(policy.score.final_check) == {"best", "no_augmentation", "randaugment_n2_m9"}
+    assert policy.provenance.study == "e2e" and policy.provenance.trial == study.best_trial.number
+    assert policy.provenance.dataset == "digits" and policy.provenance.budget["epochs"] == 2
+    assert "torch" in policy.provenance.versions
+
+
+def test_second_run_resumes_and_adds_trials_then_show_and_export(searched, capsys, tmp_path):
+    assert main(_run_args(searched, 3, "--no-final")) == 0
+    trials = _study(searched).get_trials()
+    assert len(trials) == 8
+    assert sum(1 for t in trials if t.user_attrs.get("baseline")) == 2
+    capsys.readouterr()
+    storage = f"sqlite:///{searched}/e2e.db"
+    assert main(["show", "--study", "e2e", "--storage", storage]) == 0
+    shown = capsys.readouterr().out
+    assert "trials: 8" in shown and "baseline no_augmentation" in shown and "best: trial #" in shown
+    out = tmp_path / "exported.json"
+    assert main(["export", "--study", "e2e", "--storage", storage, "-o", str(out)]) == 0
+    assert load_policy(out).provenance.study == "e2e"
+    assert json.loads(out.read_text())["format"] == "policysearch.policy"
+
+
+def test_resume_with_other_settings_is_refused_and_changes_nothing(searched, capsys):
+    before = len(_study(searched).get_trials())
+    assert main(_run_args(searched, 2, "--epochs", "3")) == 2
+    err = capsys.readouterr().err
+    assert "epochs=2" in err and "epochs=3" in err and err.count("\n") == 1
+    assert len(_study(searched).get_trials()) == before
+
+
+def test_show_and_export_of_a_missing_study_are_one_line_errors(searched, capsys):
+    storage = f"sqlite:///{searched}/e2e.db"
+    for command in (["show"], ["export"]):
+        assert main([*command, "--study", "nope", "--storage", storage]) == 2
+        err = capsys.readouterr().err
+        assert "no study named 'nope'" in err and "e2e" in err

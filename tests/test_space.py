@@ -1,0 +1,104 @@
+"""The search space alone, with Optuna's FixedTrial, and the run configuration."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from policysearch.config import RunConfig, load_config
+from policysearch.errors import ConfigError
+from policysearch.space import BASELINES, SearchSpace, baseline_params
+
+
+def test_finetune_trial_builds_the_split_learning_rates():
+    trial = optuna.trial.FixedTrial(
+        {"num_ops": 3, "magnitude": 17, "approach": "finetune", "head_lr": 0.002, "backbone_lr_ratio": 0.05}
+    )
+    policy = SearchSpace().suggest(trial)
+    assert (policy.num_ops, policy.magnitude) == (3, 17)
+    assert policy.transfer.approach == "finetune"
+    assert policy.transfer.head_lr == 0.002
+    assert policy.transfer.backbone_lr == pytest.approx(0.0001)
+    assert policy.mixing is None
+
+
+def test_linear_probe_trial_has_no_backbone_rate_and_asks_no_ratio():
+    trial = optuna.trial.FixedTrial({"num_ops": 0, "magnitude": 0, "approach": "linear_probe", "head_lr": 0.01})
+    policy = SearchSpace().suggest(trial)
+    assert policy.transfer.backbone_lr is None
+    # FixedTrial raises if a parameter it was not given is suggested: none was.
+
+
+def test_cutmix_probability_is_searched_only_when_enabled():
+    params = {"num_ops": 1, "magnitude": 5, "approach": "linear_probe", "head_lr": 0.01, "cutmix_prob": 0.3}
+    policy = SearchSpace(cutmix=True).suggest(optuna.trial.FixedTrial(params))
+    assert policy.mixing.kind == "cutmix" and policy.mixing.prob == 0.3
+    assert SearchSpace(cutmix=False).suggest(optuna.trial.FixedTrial(params)).mixing is None
+
+
+def test_parameters_are_named_as_the_contract_says():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    space = SearchSpace(cutmix=True)
+    study.optimize(lambda t: float(space.suggest(t).num_ops), n_trials=20)
+    names = set().union(*(t.params for t in study.trials))
+    assert names == {"num_ops", "magnitude", "approach", "head_lr", "backbone_lr_ratio", "cutmix_prob"}
+
+
+def test_baselines_are_no_augmentation_and_torchvision_default():
+    params = baseline_params(SearchSpace())
+    assert set(params) == set(BASELINES)
+    assert (params["no_augmentation"]["num_ops"], params["randaugment_n2_m9"]["num_ops"]) == (0, 2)
+    assert params["randaugment_n2_m9"]["magnitude"] == 9
+    for p in params.values():
+        policy = SearchSpace().suggest(optuna.trial.FixedTrial(p))
+        assert policy.transfer.head_lr == 1e-3 and policy.transfer.backbone_lr == pytest.approx(1e-4)
+
+
+def test_grid_is_every_n_by_every_third_m_at_default_rates():
+    grid = SearchSpace(num_ops=(1, 3)).grid(magnitude_step=3)
+    assert grid["num_ops"] == [1, 2, 3]
+    assert grid["magnitude"] == list(range(0, 31, 3))
+    assert grid["approach"] == ["finetune"] and grid["head_lr"] == [1e-3]
+
+
+@pytest.mark.parametrize("kwargs,pattern", [
+    ({"num_ops": (3, 1)}, "low <= high"),
+    ({"magnitude": (0, 31)}, "magnitude.*31"),
+    ({"head_lr": (0, 0.1)}, "head_lr.*0"),
+    ({"approaches": ("distill",)}, "approaches.*distill"),
+    ({"ops": ("Rotate", "Smudge")}, "Smudge"),
+])
+def test_bad_space_is_a_config_error(kwargs, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        SearchSpace(**kwargs)
+
+
+def test_config_file_then_flags(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('dataset = "digits"\nepochs = 5\n[space]\nnum_ops = [1, 2]\n')
+    config = load_config(path, {"epochs": 2, "trials": None})
+    assert config.dataset == "digits" and config.epochs == 2 and config.trials == RunConfig().trials
+    assert config.space.num_ops == (1, 2)
+    assert config.study_name == "digits-efficientnet-lite0"
+
+
+@pytest.mark.parametrize("text,pattern", [
+    ("epochs = 'three'\n", "epochs.*three"),
+    ("colour = 1\n", "unknown keys.*colour"),
+    ("[space]\nmagnitudes = [1, 2]\n", "unknown keys.*magnitudes"),
+    ("trials = \n", "not valid TOML"),
+    ("sampler = 'cmaes'\n", "sampler.*cmaes"),
+    ("space = 3\n", "space should be a table"),
+])
+def test_bad_config_files_name_the_key(tmp_path, text, pattern):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(path)
+
+
+def test_shipped_default_config_is_the_builtin_default():
+    from pathlib import Path
+
+    shipped = load_config(Path(__file__).parent.parent / "studies" / "fashion-mnist.toml")
+    assert shipped == RunConfig()
