@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from .errors import DataError, PolicyError
+from .geometry import linspace32 as _linspace, warp
 from .schema import check_choice, show
 
 __all__ = ["TORCHVISION_OPS", "EXTRA_OPS", "OPS", "INTERPOLATIONS", "OpSpec", "get_op",
@@ -54,27 +55,10 @@ MagnitudesFn = Callable[[int, int, int], tuple[float, ...]]  # (num_bins, height
 _LEVELS = np.arange(256, dtype=np.float32)  # every uint8 value, to build LUTs from
 _IDENTITY_LUT = np.arange(256, dtype=np.uint8)
 _GRAY_WEIGHTS = np.array([[0.2989, 0.587, 0.114]], np.float32)  # torchvision's, not ITU's
-_SHARPNESS_KERNEL = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], np.float32)  # /13 later
 _SCRATCH_MAX_BYTES = 4 << 20  # per work buffer; 3 buffers a thread at most
 
 
 # ---------------------------------------------------------------- magnitude tables
-def _linspace(start: float, end: float, num_bins: int) -> tuple[float, ...]:
-    """``torch.linspace(start, end, num_bins)`` bit for bit: float32 with fused multiply-add.
-
-    Bit-exactness matters: Solarize's threshold and Translate's ``int()`` sit on
-    integers, where one ulp flips a whole level or a whole pixel.
-    """
-    start32, end32 = np.float32(start), np.float32(end)
-    if num_bins == 1:
-        return (float(start32),)
-    step = np.float64(np.float32((end32 - start32) / np.float32(num_bins - 1)))
-    index = np.arange(num_bins)
-    low = (np.float64(start32) + step * index).astype(np.float32)  # torch fills the first
-    high = (np.float64(end32) - step * (num_bins - 1 - index)).astype(np.float32)  # half up
-    return tuple(float(v) for v in np.where(index < num_bins // 2, low, high))
-
-
 def _lin(end: float) -> MagnitudesFn:
     return lambda num_bins, height, width: _linspace(0.0, end, num_bins)
 
@@ -100,10 +84,45 @@ def _table(name: str, num_bins: int, height: int, width: int) -> Optional[tuple[
 
 
 # ---------------------------------------------------------------- colour ops
+# cv2's float32 arithmetic on the values below errs by under 1.2e-4; keep clear of that.
+_ROUNDING_SLACK = 2.0 ** -12
+_AFFINE_MIN_SIZE = 1 << 15  # below this many values the check costs more than cv2.LUT
+
+
+def _rounding_offset(clamped: np.ndarray, want: np.ndarray) -> Optional[float]:
+    """An offset b such that cv2's rounding of ``y + b`` gives ``want``, or None.
+
+    Per input level, y is the float32 value torch clamps to [0, 255]
+    (``clamped``) and truncates to ``want`` (uint8); |y| must stay under 512.
+    cv2's ``saturate(round(x * alpha + beta))``, with beta the offset plus the
+    constant term of y, computes ``y + b`` within _ROUNDING_SLACK and rounds
+    half to even. A b that puts every ``clamped + b`` the slack inside its
+    rounding interval makes cv2 equal the LUT exactly, whatever its order of
+    float operations: for a clamped level the same b keeps y + b saturated.
+    """
+    error = clamped - want  # in [0, 1): exact in float32
+    low = -0.5 + _ROUNDING_SLACK - float(error.min())
+    high = 0.5 - _ROUNDING_SLACK - float(error.max())
+    return 0.5 * (low + high) if low < high else None
+
+
 @functools.lru_cache(maxsize=512)
-def _brightness_lut(value: float) -> np.ndarray:
+def _brightness_plan(value: float) -> tuple[np.ndarray, float, Optional[float]]:
+    """(LUT, alpha, beta): the op is convertScaleAbs(alpha, beta) where beta is not None."""
+    factor = np.float32(1.0 + value)
     # x * factor in float32, clamped, then truncated (torch's cast), not rounded
-    return np.clip(_LEVELS * np.float32(1.0 + value), 0, 255).astype(np.uint8)
+    clamped = np.clip(_LEVELS * factor, 0, 255)
+    lut = clamped.astype(np.uint8)
+    lut.flags.writeable = False  # shared through the cache
+    # factor >= 0: no level goes negative, so convertScaleAbs's abs() changes nothing.
+    offset = _rounding_offset(clamped, lut) if 0 <= factor <= 2 else None
+    return lut, float(factor), offset
+
+
+def _brightness(img, v, interp, fill, rng):
+    # One multiply-add pass is 3x cheaper than cv2.LUT here; the 256-level check makes it exact.
+    lut, alpha, beta = _brightness_plan(v)
+    return cv2.LUT(img, lut) if beta is None else cv2.convertScaleAbs(img, alpha=alpha, beta=beta)
 
 
 def _posterize(img, v, interp, fill, rng):
@@ -153,8 +172,13 @@ def _gray(x: np.ndarray) -> np.ndarray:
     return np.floor(gray, out=gray)
 
 
-def _to_uint8(x: np.ndarray) -> np.ndarray:
-    return np.clip(x, 0, 255, out=x).astype(np.uint8)  # astype truncates, as torch's cast
+def _to_uint8(x: np.ndarray, clip: bool = True) -> np.ndarray:
+    """Truncate float32 ``x`` to uint8, as torch's cast, after clamping to [0, 255].
+
+    ``clip=False`` is for blends that cannot leave (-1, 256): there the cast
+    alone truncates the same, and the clamp is a full pass saved.
+    """
+    return (np.clip(x, 0, 255, out=x) if clip else x).astype(np.uint8)
 
 
 def _color(img, v, interp, fill, rng):
@@ -164,105 +188,105 @@ def _color(img, v, interp, fill, rng):
     x = _SCRATCH.floats(img)
     gray = cv2.cvtColor(_gray(x), cv2.COLOR_GRAY2RGB, dst=_SCRATCH.get("y", img.shape))
     # _blend: x * ratio, then += gray * (1 - ratio) in one rounding; scaleAdd fuses too.
+    # For ratio <= 1 that is a convex blend of levels, in [0, 255] up to an ulp.
     np.multiply(x, np.float32(ratio), out=x)
-    return _to_uint8(cv2.scaleAdd(gray, float(np.float32(1.0 - ratio)), x, dst=gray))
+    blend = cv2.scaleAdd(gray, float(np.float32(1.0 - ratio)), x, dst=gray)
+    return _to_uint8(blend, clip=ratio > 1.0)
+
+
+@functools.lru_cache(maxsize=512)
+def _scaled_levels(ratio: np.float32) -> np.ndarray:
+    """Every level times ``ratio`` in float32 (torch's first rounding), as float64."""
+    return (_LEVELS * ratio).astype(np.float64)
 
 
 def _contrast(img, v, interp, fill, rng):
-    # The blend target is one number, the grayscale mean, so the op is a LUT.
+    # The blend target is one number, the grayscale mean, so the op is a LUT, and an
+    # affine one: addWeighted computes it in one pass where the rounding check allows.
     mean = cv2.mean(_gray(_SCRATCH.floats(img)) if img.ndim == 3 else img)[0]
-    ratio = 1.0 + v
-    scaled = (_LEVELS * np.float32(ratio)).astype(np.float64)
-    out = scaled + np.float64(np.float32(mean)) * np.float64(np.float32(1.0 - ratio))
-    return cv2.LUT(img, _to_uint8(out.astype(np.float32)))
+    ratio = np.float32(1.0 + v)
+    # torch: x * ratio in float32, then + mean * (1 - ratio) in one rounding; the product
+    # of two float32s is exact in float64, and the float64 sum rounds to the same float32.
+    shift = float(np.float32(mean)) * float(np.float32(1.0 - (1.0 + v)))
+    clamped = np.clip((_scaled_levels(ratio) + shift).astype(np.float32), 0, 255)
+    lut = clamped.astype(np.uint8)
+    # |x * ratio| and |shift| stay under 512 for ratio in [0, 2]: cv2's error is in the slack.
+    offset = (_rounding_offset(clamped, lut)
+              if img.size >= _AFFINE_MIN_SIZE and 0 <= ratio <= 2 else None)
+    if offset is None:
+        return cv2.LUT(img, lut)
+    return cv2.addWeighted(img, float(ratio), img, 0.0, shift + offset)
+
+
+# blur - x = round(S / 13) - x = round((S - 13 x) / 13): one filter gives it. S - 13 x is
+# an integer and 13 is odd, so the filtered value is at least 1/26 away from a rounding
+# tie, far beyond float32's error on these sums: rint makes it exact.
+_SHARPNESS_DIFF_KERNEL = np.float32([[1, 1, 1], [1, -8, 1], [1, 1, 1]]) / np.float32(13)
 
 
 def _sharpness(img, v, interp, fill, rng):
     h, w = img.shape[:2]
     if h <= 2 or w <= 2:  # torchvision: no interior, no change
         return img.copy()
-    # torchvision rounds the 3x3 blur (sums of integers: exact in float32), blends
+    # torchvision rounds the 3x3 blur [[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13, blends
     # x + (1 - factor) * (blur - x) in one rounding, and leaves the border pixels alone.
     x = _SCRATCH.floats(img)
-    diff = cv2.filter2D(x, -1, _SHARPNESS_KERNEL, dst=_SCRATCH.get("y", img.shape))
-    np.multiply(diff, np.float32(1.0 / 13.0), out=diff)
+    diff = cv2.filter2D(x, -1, _SHARPNESS_DIFF_KERNEL, dst=_SCRATCH.get("y", img.shape))
     np.rint(diff, out=diff)
-    np.subtract(diff, x, out=diff)
-    out = _to_uint8(cv2.scaleAdd(diff, float(np.float32(1.0 - (1.0 + v))), x, dst=diff))
-    out[0], out[-1], out[:, 0], out[:, -1] = img[0], img[-1], img[:, 0], img[:, -1]
+    alpha = np.float32(1.0 - (1.0 + v))
+    # alpha in [0, 1]: a convex blend of x and the blur, in [0, 255] up to an ulp.
+    out = _to_uint8(cv2.scaleAdd(diff, float(alpha), x, dst=diff), clip=alpha < 0)
+    out[::h - 1], out[:, ::w - 1] = img[::h - 1], img[:, ::w - 1]  # first and last rows, columns
     return out
 
 
-def _per_channel(lut_of: Callable[[np.ndarray], np.ndarray]) -> Kernel:
-    """A kernel applying to each channel a LUT built from that channel, as torchvision does."""
-    def apply(img, v, interp, fill, rng):
-        if img.ndim == 2:
-            return cv2.LUT(img, lut_of(img))
-        return cv2.merge([cv2.LUT(plane, lut_of(plane)) for plane in cv2.split(img)])
-    return apply
-
-
-def _autocontrast_lut(plane: np.ndarray) -> np.ndarray:
-    lo, hi = cv2.minMaxLoc(plane)[:2]
+@functools.lru_cache(maxsize=4096)
+def _autocontrast_lut(lo: int, hi: int) -> Optional[np.ndarray]:
+    """The LUT for a channel spanning [lo, hi]; None for the identity (a constant channel,
+    or one spanning [0, 255]), which the kernel then skips."""
     if lo == hi:  # torchvision leaves a constant channel as it is
-        return _IDENTITY_LUT
+        return None
+    # torchvision: (x - min) / ((max - min) * (1 / 255)) in float32, truncated
     inv_scale = np.float32(hi - lo) * np.float32(1.0 / 255.0)
-    return _to_uint8((_LEVELS - np.float32(lo)) / inv_scale)
+    lut = _to_uint8((_LEVELS - np.float32(lo)) / inv_scale)
+    lut.flags.writeable = False  # shared through the cache
+    return None if np.array_equal(lut, _IDENTITY_LUT) else lut
 
 
-def _equalize_lut(plane: np.ndarray) -> np.ndarray:
-    hist = cv2.calcHist([plane], [0], None, [256], [0, 256]).reshape(-1).astype(np.int64)
+def _autocontrast(img, v, interp, fill, rng):
+    # Per channel: split once, min and max, a cached LUT per plane (none for identities).
+    planes = [img] if img.ndim == 2 else cv2.split(img)
+    luts = [_autocontrast_lut(*(int(m) for m in cv2.minMaxLoc(plane)[:2])) for plane in planes]
+    if all(lut is None for lut in luts):
+        return img.copy()
+    out = [plane if lut is None else cv2.LUT(plane, lut) for plane, lut in zip(planes, luts)]
+    return cv2.merge(out) if img.ndim == 3 else out[0]
+
+
+def _equalize(img, v, interp, fill, rng):
+    # Histograms straight off the interleaved image and one multi-channel LUT: splitting
+    # and merging would cost more than per-plane LUTs save. Counts are integers, exact
+    # in float64, where numpy's division is cheaper than its integer floor division.
+    channels = 1 if img.ndim == 2 else 3
+    hists = np.array([cv2.calcHist([img], [c], None, [256], [0, 256]) for c in range(channels)],
+                     np.float64).reshape(channels, 256)
+    below = np.cumsum(hists, axis=1) - hists  # pixels below each level
     # PIL's scheme, as torchvision: step = pixels below the top used level // 255, and
     # lut[k] = (pixels below level k + step // 2) // step, which makes lut[0] = 0.
-    step = (plane.size - int(hist[int(cv2.minMaxLoc(plane)[1])])) // 255
-    if step == 0:
-        return _IDENTITY_LUT
-    below = np.cumsum(hist) - hist
-    return np.minimum((below + step // 2) // step, 255).astype(np.uint8)
+    # floor(a / b) is a // b for integers below 2**53: the quotient's rounding cannot
+    # cross an integer.
+    total = img.shape[0] * img.shape[1]
+    step = np.floor(np.where(below < total, below, 0).max(axis=1) / 255)[:, None]
+    if not step.any():
+        return img.copy()
+    luts = np.floor((below + np.floor(step / 2)) / np.maximum(step, 1))
+    luts = np.minimum(luts, 255).astype(np.uint8)
+    if not step.all():
+        luts[step[:, 0] == 0] = _IDENTITY_LUT
+    return cv2.LUT(img, luts[0] if channels == 1 else np.ascontiguousarray(luts.T)[:, None])
 
 
 # ---------------------------------------------------------------- geometric ops
-def _inverse_affine(angle: float, translate: tuple[float, float], shear: tuple[float, float],
-                    center: tuple[float, float]) -> list[float]:
-    """torchvision's ``_get_inverse_affine_matrix`` at scale 1, in image-centred coordinates."""
-    rot, sx, sy = math.radians(angle), math.radians(shear[0]), math.radians(shear[1])
-    a = math.cos(rot - sy) / math.cos(sy)
-    b = -(a * math.tan(sx) + math.sin(rot))
-    c = math.sin(rot - sy) / math.cos(sy)
-    d = math.cos(rot) - c * math.tan(sx)
-    cx, cy = center
-    tx, ty = cx + translate[0], cy + translate[1]
-    return [d, -b, cx - d * tx + b * ty, -c, a, cy + c * tx - a * ty]
-
-
-def _torch_matrix(name: str, value: float, height: int, width: int) -> list[float]:
-    if name == "Rotate":  # counter-clockwise about the image centre
-        return _inverse_affine(-value, (0.0, 0.0), (0.0, 0.0), (0.0, 0.0))
-    shear = math.degrees(math.atan(value))  # RandAugment shears about the top-left corner
-    shears = (shear, 0.0) if name == "ShearX" else (0.0, shear)
-    return _inverse_affine(0.0, (0.0, 0.0), shears, (-0.5 * width, -0.5 * height))
-
-
-# Two float32 maps cost 8 bytes a pixel; a policy needs 2 per op and image size.
-@functools.lru_cache(maxsize=64)
-def _affine_maps(name: str, value: float, height: int, width: int,
-                 interpolation: str) -> tuple[np.ndarray, np.ndarray]:
-    """cv2.remap maps that sample where torchvision's affine_grid + grid_sample sample.
-
-    The grid is computed in float32 in torch's order, so nearest-neighbour ties
-    (a shear of 0.2 puts every fifth row on one) round to the same pixel.
-    """
-    f32 = np.float32
-    theta = np.array(_torch_matrix(name, value, height, width), f32).reshape(2, 3).T
-    theta = theta / np.array([0.5 * width, 0.5 * height], f32)
-    x = np.array(_linspace((1.0 - width) * 0.5, (width - 1.0) * 0.5, width), f32)[None, :]
-    y = np.array(_linspace((1.0 - height) * 0.5, (height - 1.0) * 0.5, height), f32)[:, None]
-    maps = tuple(((x * theta[0, k] + y * theta[1, k]) + theta[2, k] + f32(1)) * f32(size / 2)
-                 - f32(0.5) for k, size in ((0, width), (1, height)))
-    # grid_sample rounds half to even; float maps remap faster here than fixed-point ones.
-    return tuple(np.rint(m) for m in maps) if interpolation == "nearest" else maps
-
-
 def _cv_fill(fill: FillArg) -> tuple[int, ...]:
     """cv2's 4-value borderValue; an int fills every channel (cv2 alone would fill one)."""
     if isinstance(fill, numbers.Integral):
@@ -281,9 +305,8 @@ def _affine_op(name: str) -> Kernel:
     def apply(img, v, interp, fill, rng):
         if v == 0:  # torchvision's fast path for rotate; exact for shears
             return img.copy()
-        map_x, map_y = _affine_maps(name, v, img.shape[0], img.shape[1], interp)
-        return cv2.remap(img, map_x, map_y, INTERPOLATIONS[interp],
-                         borderMode=cv2.BORDER_CONSTANT, borderValue=_cv_fill(fill))
+        fills = (_np_fill(img, fill),) if img.ndim == 2 else _cv_fill(fill)[:3]
+        return warp(img, name, v, interp, fills, INTERPOLATIONS[interp])
     return apply
 
 
@@ -398,14 +421,14 @@ OPS: Mapping[str, OpSpec] = MappingProxyType({spec.name: spec for spec in (
            _translate(1)),
     OpSpec("Rotate", _lin(30.0), True, _affine_op("Rotate")),  # degrees
     OpSpec("Brightness", _lin(0.9), True,  # factor = 1 + value
-           lambda img, v, *_: cv2.LUT(img, _brightness_lut(v))),
+           _brightness),
     OpSpec("Color", _lin(0.9), True, _color),  # saturation factor = 1 + value
     OpSpec("Contrast", _lin(0.9), True, _contrast),  # factor = 1 + value
     OpSpec("Sharpness", _lin(0.9), True, _sharpness),  # factor = 1 + value
     OpSpec("Posterize", _posterize_bits, False, _posterize),  # bits kept, 8 -> 4
     OpSpec("Solarize", lambda n, h, w: _linspace(1.0, 0.0, n), False, _solarize),
-    OpSpec("AutoContrast", None, False, _per_channel(_autocontrast_lut)),
-    OpSpec("Equalize", None, False, _per_channel(_equalize_lut)),
+    OpSpec("AutoContrast", None, False, _autocontrast),
+    OpSpec("Equalize", None, False, _equalize),
     # Extras, with torchvision's conventions where torchvision has the transform.
     OpSpec("HorizontalFlip", None, False, lambda img, *_: cv2.flip(img, 1)),
     OpSpec("RandomCrop", _crop_padding, False, _random_crop),  # padding 0 -> min(H, W) / 4

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -19,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from policysearch import geometry, ops
 from policysearch.errors import DataError, PolicyError
 from policysearch.ops import (EXTRA_OPS, OPS, TORCHVISION_OPS, apply_op, check_image, get_op,
                               op_value)
@@ -38,7 +40,10 @@ def make_image(height: int, width: int, channels: int | None, seed: int = 0) -> 
     return image[..., 0] if channels is None else image
 
 
-IMAGES = {"rgb": make_image(37, 45, 3), "gray": make_image(64, 64, None, seed=1)}
+# "large" is past the size thresholds of the fast paths (warpAffine plans, Contrast's
+# one-pass blend), which the two small images leave to the plain ones.
+IMAGES = {"rgb": make_image(37, 45, 3), "gray": make_image(64, 64, None, seed=1),
+          "large": make_image(112, 120, 3, seed=6)}
 
 
 def tv_value(name: str, magnitude: int, num_bins: int, height: int, width: int,
@@ -212,6 +217,87 @@ def test_fast_path_matches_apply_op() -> None:
         fast = spec.apply(image, value, "nearest", 0, np.random.default_rng(1))
         slow = apply_op(image, name, 9, sign=-1, rng=np.random.default_rng(1))
         np.testing.assert_array_equal(fast, slow)
+
+
+# ---------------------------------------------------------------- fast paths
+@pytest.mark.parametrize("name", ["ShearX", "ShearY", "Rotate"])
+def test_planned_warps_sample_the_exact_grid(name: str) -> None:
+    rgb = make_image(112, 120, 3, seed=7)
+    gray = np.ascontiguousarray(rgb[..., 1])
+    planned = patched = 0
+    for magnitude in range(1, 31):
+        for sign in (1, -1):
+            value = op_value(name, magnitude, height=112, width=120, sign=sign)
+            map_x, map_y = geometry.affine_maps(name, value, 112, 120, "nearest")
+            for image, fill, border in ((rgb, [10, 200, 30], (10, 200, 30, 0)),
+                                        (gray, 77, (77,) * 4), (rgb, 0, (0,) * 4)):
+                want = cv2.remap(image, map_x, map_y, cv2.INTER_NEAREST,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+                np.testing.assert_array_equal(
+                    apply_op(image, name, magnitude, sign=sign, fill=fill), want,
+                    err_msg=f"{name} {magnitude} {sign} {image.shape} {fill}")
+            plan = geometry._nearest_plan(name, value, 112, 120, 3, (0, 0, 0))
+            planned += plan is not None
+            patched += plan is not None and plan.copy_to.size + plan.fill_at.size > 0
+    assert planned >= 55  # warpAffine, not the maps, almost everywhere
+    if name != "Rotate":
+        assert patched  # shear ties: the patch list is exercised
+
+
+def test_warps_fall_back_to_the_maps(monkeypatch: pytest.MonkeyPatch) -> None:
+    image = make_image(112, 120, 3, seed=8)
+    cases = [(name, magnitude, sign) for name in ("ShearX", "ShearY", "Rotate")
+             for magnitude in (9, 20, 30) for sign in (1, -1)]
+    geometry._nearest_plan.cache_clear()
+    planned = [apply_op(image, *case[:2], sign=case[2]) for case in cases]
+    for setting, value in (("_MAX_PATCHED", 0.0), ("_MAX_CODED_SIDE", 100)):
+        with monkeypatch.context() as patch:
+            patch.setattr(geometry, setting, value)
+            geometry._nearest_plan.cache_clear()
+            for case, want in zip(cases, planned):
+                np.testing.assert_array_equal(apply_op(image, *case[:2], sign=case[2]), want)
+    geometry._nearest_plan.cache_clear()
+
+
+def test_brightness_one_pass_path_equals_the_lut() -> None:
+    # Every level, at many offsets from the start of cv2's vector loops and in its tail.
+    levels = np.resize(np.arange(256, dtype=np.uint8), (37, 45, 3))
+    fast = 0
+    for magnitude in range(31):
+        for sign in (1, -1):
+            value = op_value("Brightness", magnitude, height=37, width=45, sign=sign)
+            lut, _, beta = ops._brightness_plan(value)
+            fast += beta is not None
+            np.testing.assert_array_equal(apply_op(levels, "Brightness", magnitude, sign=sign),
+                                          cv2.LUT(levels, lut), err_msg=str(value))
+    assert fast >= 50
+
+
+def test_contrast_one_pass_path_equals_the_lut(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(9)
+    large = IMAGES["large"]
+    images = [large, large // 3, large // 2 + 120, rng.integers(0, 256, large.shape, np.uint8),
+              np.resize(np.arange(256, dtype=np.uint8), (190, 173))]
+    cases = [(image, magnitude, sign) for image in images for magnitude in range(0, 31, 3)
+             for sign in (1, -1)]
+    fast = [apply_op(image, "Contrast", magnitude, sign=sign) for image, magnitude, sign in cases]
+    monkeypatch.setattr(ops, "_AFFINE_MIN_SIZE", math.inf)
+    for (image, magnitude, sign), got in zip(cases, fast):
+        np.testing.assert_array_equal(got, apply_op(image, "Contrast", magnitude, sign=sign))
+
+
+def test_blends_that_skip_the_clamp_stay_in_range() -> None:
+    # Color (ratio <= 1) and Sharpness (factor <= 1) blend two levels convexly and skip
+    # the clamp before truncating. Exhaustive over both levels, as the kernels compute.
+    x, other = (a.ravel() for a in np.meshgrid(np.arange(256, dtype=np.float32),
+                                                np.arange(256, dtype=np.float32)))
+    for magnitude in range(31):
+        ratio = 1.0 + op_value("Color", magnitude, height=8, width=8, sign=-1)
+        color = cv2.scaleAdd(other, float(np.float32(1.0 - ratio)), x * np.float32(ratio))
+        factor = 1.0 + op_value("Sharpness", magnitude, height=8, width=8, sign=-1)
+        sharp = cv2.scaleAdd(other - x, float(np.float32(1.0 - factor)), x)
+        for blend in (color, sharp):
+            assert blend.min() > -1 and blend.max() < 256, magnitude
 
 
 # ---------------------------------------------------------------- extras
