@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -126,6 +127,10 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the final check on the test split")
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _run_run(args: argparse.Namespace) -> int:
     from policysearch.config import load_config
     from policysearch.search import run_search
@@ -133,6 +138,9 @@ def _run_run(args: argparse.Namespace) -> int:
     overrides = {flag.replace("-", "_"): getattr(args, flag.replace("-", "_")) for flag in _RUN_FLAGS}
     overrides["final"] = args.final
     config = load_config(args.config, overrides)
+    # SIGTERM ends the current trial the way Ctrl-C does: Optuna marks it
+    # failed (never left RUNNING) and the study stays resumable.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         outcome = run_search(config)
     except KeyboardInterrupt:

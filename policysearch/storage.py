@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -38,6 +39,7 @@ __all__ = [
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
 GRACE_PERIOD = 60  # a RUNNING trial silent this long belonged to a dead process
 SQLITE_TIMEOUT = 60  # seconds a writer waits for the SQLite lock before failing
+SETTINGS_WAIT = 15  # seconds a joining worker waits for the creator to store the settings
 
 
 def redact(url: str) -> str:
@@ -153,22 +155,13 @@ def open_study(config: RunConfig) -> Any:
 
     storage = make_storage(config.storage_url)
     name = config.study_name
-    try:
-        study = optuna.create_study(
-            storage=storage,
-            study_name=name,
-            direction="maximize",
-            pruner=make_pruner(config),
-            load_if_exists=True,
-        )
-    except Exception as exc:
-        if type(exc).__module__.startswith(("sqlalchemy", "optuna")):
-            raise StorageError(f"cannot open study {name!r} in {redact(config.storage_url)!r}: "
-                               f"{_first_line(exc)}") from None
-        raise
+    study, created = _create_or_load(storage, name, config)
     study.sampler = make_sampler(config, offset=len(study.get_trials(deepcopy=False)))
     settings = json.loads(json.dumps(config.search_settings()))
-    stored = study.user_attrs.get("settings")
+    # Only the process that created the study initialises it, so baselines are
+    # enqueued once however many workers start together; the others wait for
+    # the settings it writes right after creating.
+    stored = None if created else _wait_for_settings(study)
     if stored is None:
         _initialise(study, config, settings)
     elif stored != settings:
@@ -178,6 +171,34 @@ def open_study(config: RunConfig) -> Any:
             f"{key}={json.dumps(settings[key])}; use another --study name or the same settings"
         )
     return study
+
+
+def _create_or_load(storage: Any, name: str, config: RunConfig) -> tuple[Any, bool]:
+    """The study and whether this call created it (the database decides the race)."""
+    import optuna
+
+    try:
+        try:
+            study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
+                                        pruner=make_pruner(config))
+            return study, True
+        except optuna.exceptions.DuplicatedStudyError:
+            return optuna.load_study(study_name=name, storage=storage, pruner=make_pruner(config)), False
+    except Exception as exc:
+        if type(exc).__module__.startswith(("sqlalchemy", "optuna")):
+            raise StorageError(f"cannot open study {name!r} in {redact(config.storage_url)!r}: "
+                               f"{_first_line(exc)}") from None
+        raise
+
+
+def _wait_for_settings(study: Any, seconds: float = SETTINGS_WAIT) -> dict[str, Any] | None:
+    """The stored settings; None if the creator never wrote them (it died first)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        stored = study.user_attrs.get("settings")
+        if stored is not None or time.monotonic() > deadline:
+            return stored
+        time.sleep(0.2)
 
 
 def _initialise(study: Any, config: RunConfig, settings: dict[str, Any]) -> None:
