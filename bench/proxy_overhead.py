@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from policysearch import Policy
 from policysearch.data import load_source, make_splits
 from policysearch.models import build_model
-from policysearch.train import ProxyConfig, build_optimizer, evaluate, proxy_finetune, to_float_batch
+from policysearch.train import (ProxyConfig, build_optimizer, evaluate, proxy_finetune, set_train_mode,
+                               to_float_batch)
 
 MODEL, IMAGE_SIZE = "efficientnet-lite0", 32
 TRAIN_SIZE, VAL_SIZE, EPOCHS, BATCH = 1000, 200, 3, 64
@@ -42,7 +43,7 @@ def floor_seconds(policy: Policy, factory, splits, device: torch.device) -> floa
          torch.from_numpy(splits.train.labels[i : i + BATCH]).long().to(device))
         for i in range(0, TRAIN_SIZE, BATCH)
     ]
-    model.train()
+    set_train_mode(model, policy.transfer.approach)  # the same layers train as in the proxy
     start = time.perf_counter()
     for step in range(steps):
         x, y = batches[step % len(batches)]

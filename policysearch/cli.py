@@ -116,6 +116,8 @@ _RUN_FLAGS: dict[str, tuple[Any, str]] = {
     "device": (str, "auto | cpu | cuda | mps"),
     "seed": (int, "seed for splits, sampler and training"),
     "output-dir": (str, "where studies/<study>/best_policy.json goes (default studies)"),
+    "jobs": (int, "worker processes on this machine, sharing the study (default 1)"),
+    "heartbeat": (int, "seconds between trial heartbeats; 6 missed mark a trial failed (default 10)"),
 }
 
 
@@ -257,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `policysearch show | head`: the reader left
+        sys.stderr.close()
+        return 141
     except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
         return _report(exc)
 

@@ -59,6 +59,8 @@ class RunConfig:
     final: bool = True
     final_seeds: int = 2
     output_dir: str = "studies"
+    jobs: int = 1  # worker processes on this machine, all on the one study
+    heartbeat: int = 10  # seconds; a trial silent for 6 heartbeats belonged to a dead process
     space: SearchSpace = field(default_factory=SearchSpace)
 
     def __post_init__(self) -> None:
@@ -70,7 +72,8 @@ class RunConfig:
         if self.weights is not None and not isinstance(self.weights, str):
             raise ConfigError(f"weights should be a string or absent, but got {show(self.weights)}")
         check_int("image_size", self.image_size, low=8, error=ConfigError)
-        for name in ("train_size", "val_size", "epochs", "batch_size", "seeds", "trials", "final_seeds"):
+        for name in ("train_size", "val_size", "epochs", "batch_size", "seeds", "trials", "final_seeds",
+                     "jobs", "heartbeat"):
             check_int(name, getattr(self, name), low=1, error=ConfigError)
         if self.test_size is not None:
             check_int("test_size", self.test_size, low=1, error=ConfigError)
@@ -114,6 +117,11 @@ class RunConfig:
         data["space"] = self.space.to_dict()
         return data
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        """The inverse of :meth:`to_dict` (used to hand the config to worker processes)."""
+        return cls(**{**data, "space": SearchSpace.from_dict(data["space"])})
+
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
     """Defaults, then the TOML file at ``path`` (if any), then ``overrides`` (flags).
@@ -125,7 +133,13 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     values: dict[str, Any] = {}
     if path is not None:
         values.update(_read_toml(Path(path)))
+        _build(values, f" in {path}")  # the file must be valid on its own, whatever flags override
     values.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    return _build(values, "")
+
+
+def _build(values: dict[str, Any], where: str) -> RunConfig:
+    values = dict(values)
     space = values.pop("space", None)
     try:
         if isinstance(space, Mapping):
@@ -134,10 +148,9 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
             raise ConfigError(f"space should be a table, but got {show(space)}")
         return RunConfig(**values)
     except ConfigError as exc:
-        where = f" in {path}" if path is not None else ""
         raise ConfigError(f"{exc}{where}") from None
     except (TypeError, ValueError) as exc:  # e.g. a range given as a number
-        raise ConfigError(f"invalid configuration{' in ' + str(path) if path else ''}: {exc}") from None
+        raise ConfigError(f"invalid configuration{where}: {exc}") from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -45,6 +45,10 @@ class Objective:
         try:
             for k in range(self.seeds):
                 accuracies.append(self._one_seed(trial, policy, k, done))
+        except Exception as exc:  # the study fails this trial and carries on; say why
+            trial.set_user_attr("failure", f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500])
+            _release_device_memory(exc)
+            raise
         finally:  # pruned, diverged or failed trials keep their cost too
             trial.set_user_attr("seconds", round(time.perf_counter() - start, 3))
             trial.set_user_attr("epochs_run", done["epochs"])
@@ -70,3 +74,11 @@ class Objective:
             trial.set_user_attr("failure", result.reason)
             raise optuna.TrialPruned(f"diverged: {result.reason}")
         return result.val_accuracy
+
+
+def _release_device_memory(exc: Exception) -> None:
+    """After CUDA running out of memory, hand the cached blocks back for the next trial."""
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        torch.cuda.empty_cache()

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from policysearch.config import RunConfig
-from policysearch.errors import TrainingError
 
 __all__ = ["run_search", "SearchOutcome", "make_model_factory", "load_splits"]
 
@@ -68,8 +67,8 @@ def make_model_factory(config: RunConfig, num_classes: int) -> Callable[[], Any]
 class Progress:
     """One line per finished trial: count, state, current best, elapsed and time left."""
 
-    def __init__(self, total: int, timeout: float | None, stream: TextIO) -> None:
-        self.total, self.timeout, self.stream = total, timeout, stream
+    def __init__(self, total: int, timeout: float | None, stream: TextIO, label: str = "") -> None:
+        self.total, self.timeout, self.stream, self.label = total, timeout, stream, label
         self.start = time.perf_counter()
         self.done = 0
 
@@ -81,21 +80,18 @@ class Progress:
             left = min(left, max(self.timeout - elapsed, 0.0))
         state = trial.state.name.lower()
         value = f" {trial.value:.4f}" if trial.value is not None else ""
-        label = trial.user_attrs.get("baseline")
+        label = trial.user_attrs.get("baseline") or trial.user_attrs.get("failure")
         try:
             best = f"best {study.best_value:.4f} (#{study.best_trial.number})"
         except ValueError:
             best = "no best yet"
         print(
-            f"[{self.done:>3}/{self.total}] trial #{trial.number} {state}{value}"
+            f"{self.label}[{self.done:>3}/{self.total}] trial #{trial.number} {state}{value}"
             f"{' (' + label + ')' if label else ''} | {best} | "
             f"{_clock(elapsed)} elapsed, ~{_clock(left)} left",
             file=self.stream,
             flush=True,
         )
-
-    def note(self, message: str) -> None:
-        print(f"      {message}", file=self.stream, flush=True)
 
 
 def _clock(seconds: float) -> str:
@@ -104,34 +100,58 @@ def _clock(seconds: float) -> str:
 
 
 def run_search(config: RunConfig, stream: TextIO = sys.stderr) -> SearchOutcome:
-    """Run (or resume) the study described by ``config`` and export its best policy."""
+    """Run (or resume) the study described by ``config`` and export its best policy.
+
+    With ``config.jobs > 1`` the trials run in that many worker processes
+    sharing the study (see :mod:`policysearch.workers`); the final check and
+    the export run here once they are done.
+    """
     import optuna
 
     from policysearch.export import baseline_values, best_trial, export_study
     from policysearch.final import final_check, format_table
-    from policysearch.objective import Objective
     from policysearch.storage import open_study
     from policysearch.train import ProxyConfig
 
     start = time.perf_counter()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(config)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what failed
+    # Data and model first: a bad dataset or backbone fails before the study
+    # is created or touched.
     splits = load_splits(config)
     factory = make_model_factory(config, splits.num_classes)
-    proxy = ProxyConfig(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed, device=config.device)
-    objective = Objective(config.space, splits, factory, proxy, seeds=config.seeds)
-    progress = Progress(config.trials, config.timeout, stream)
+    study = open_study(config)
     finished = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
     print(f"study {study.study_name!r}: {finished} trials finished so far; running {config.trials} more "
           f"({config.dataset}, {config.model}, {config.train_size}/{config.val_size} train/val images, "
-          f"{config.epochs} epochs)", file=stream, flush=True)
-    study.optimize(objective, n_trials=config.trials, timeout=config.timeout, callbacks=[progress],
-                   catch=(RuntimeError, TrainingError, FloatingPointError), gc_after_trial=False)
+          f"{config.epochs} epochs{f', {config.jobs} workers' if config.jobs > 1 else ''})",
+          file=stream, flush=True)
+    if config.jobs > 1:
+        from policysearch.workers import run_workers
+
+        run_workers(config, stream)
+    else:
+        optimize(study, config, splits, factory, Progress(config.trials, config.timeout, stream), config.trials)
     table = None
     if config.final:
-        table = final_check(study, splits, factory, proxy, seeds=config.final_seeds, progress=progress.note)
+        proxy = ProxyConfig(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed, device=config.device)
+        table = final_check(study, splits, factory, proxy, seeds=config.final_seeds,
+                            progress=lambda m: print(f"      {m}", file=stream, flush=True))
         print(format_table(table), file=stream, flush=True)
     path = export_study(study, output_dir=config.output_dir)
     trial = best_trial(study)
     return SearchOutcome(study.study_name, float(trial.value), trial.number, baseline_values(study),
                          table, path, time.perf_counter() - start)
+
+
+def optimize(study: Any, config: RunConfig, splits: Any, factory: Callable[[], Any],
+             progress: Callable[[Any, Any], None], n_trials: int) -> None:
+    """``n_trials`` trials of the objective in this process."""
+    from policysearch.objective import Objective
+    from policysearch.train import ProxyConfig
+
+    proxy = ProxyConfig(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed, device=config.device)
+    objective = Objective(config.space, splits, factory, proxy, seeds=config.seeds)
+    # A failing trial (an exception, CUDA out of memory) is recorded as failed
+    # with its reason, and the study carries on.
+    study.optimize(objective, n_trials=n_trials, timeout=config.timeout, callbacks=[progress],
+                   catch=(Exception,), gc_after_trial=False)

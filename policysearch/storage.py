@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
-GRACE_PERIOD = 60  # a RUNNING trial silent this long belonged to a dead process
+GRACE_HEARTBEATS = 6  # a RUNNING trial silent this many heartbeats belonged to a dead process
 SQLITE_TIMEOUT = 60  # seconds a writer waits for the SQLite lock before failing
 SETTINGS_WAIT = 15  # seconds a joining worker waits for the creator to store the settings
 
@@ -47,7 +47,7 @@ def redact(url: str) -> str:
     return re.sub(r"(?<=://)([^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
-def make_storage(url: str) -> Any:
+def make_storage(url: str, heartbeat: int = HEARTBEAT_INTERVAL) -> Any:
     """An Optuna storage for ``url``: RDB with heartbeats, or ``journal:PATH``."""
     import optuna
     from optuna.storages import RDBStorage
@@ -71,7 +71,7 @@ def make_storage(url: str) -> Any:
         engine_kwargs = {"pool_pre_ping": True}
     try:
         with _quiet_optuna():
-            return RDBStorage(url, engine_kwargs=engine_kwargs, **_heartbeat_kwargs())
+            return RDBStorage(url, engine_kwargs=engine_kwargs, **_heartbeat_kwargs(heartbeat))
     except (optuna.exceptions.StorageInternalError, ImportError, ValueError, OSError) as exc:
         raise StorageError(f"cannot open storage {redact(url)!r}: {_first_line(exc)}") from None
     except Exception as exc:  # sqlalchemy errors: bad URL, server unreachable, read-only file
@@ -80,11 +80,11 @@ def make_storage(url: str) -> Any:
         raise
 
 
-def _heartbeat_kwargs() -> dict[str, Any]:
-    """Heartbeats whose stale trials are marked failed and retried once more."""
+def _heartbeat_kwargs(interval: int) -> dict[str, Any]:
+    """Heartbeats whose stale trials are marked failed and their parameters retried."""
     import optuna.storages as storages
 
-    kwargs: dict[str, Any] = {"heartbeat_interval": HEARTBEAT_INTERVAL, "grace_period": GRACE_PERIOD}
+    kwargs: dict[str, Any] = {"heartbeat_interval": interval, "grace_period": interval * GRACE_HEARTBEATS}
     if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):  # optuna >= 4.9
         kwargs["heartbeat_stale_trial_callback"] = storages.RetryHeartbeatStaleTrialCallback(max_retry=2)
     else:
@@ -153,7 +153,7 @@ def open_study(config: RunConfig) -> Any:
     """
     import optuna
 
-    storage = make_storage(config.storage_url)
+    storage = make_storage(config.storage_url, config.heartbeat)
     name = config.study_name
     study, created = _create_or_load(storage, name, config)
     study.sampler = make_sampler(config, offset=len(study.get_trials(deepcopy=False)))

@@ -10,7 +10,7 @@ Two transfer-learning approaches, chosen by the policy:
   batch-norm statistics (it runs in eval mode); only the new head trains.
 * ``finetune``: head and backbone train together, each at its own learning
   rate, through :meth:`Policy.param_groups`. A pretrained backbone keeps its
-  batch-norm statistics (see ``_set_train_mode`` for the measurement).
+  batch-norm statistics (see ``set_train_mode`` for the measurement).
 
 Example:
     >>> from policysearch.train import ProxyConfig, proxy_finetune
@@ -43,6 +43,7 @@ __all__ = [
     "proxy_finetune",
     "evaluate",
     "build_optimizer",
+    "set_train_mode",
     "resolve_device",
     "to_float_batch",
 ]
@@ -231,7 +232,8 @@ def build_optimizer(model: torch.nn.Module, policy: Any, *, weight_decay: float 
     return torch.optim.AdamW(groups, weight_decay=weight_decay)
 
 
-def _set_train_mode(model: torch.nn.Module, approach: str) -> None:
+def set_train_mode(model: torch.nn.Module, approach: str) -> None:
+    """Training mode as the approach wants it (see the module docstring and below)."""
     model.train()
     if approach == "linear_probe":
         # Frozen means frozen: eval mode keeps BN running statistics (and
@@ -264,7 +266,7 @@ def _batches(train: Any, batch_size: int, rng: np.random.Generator,
 
 def _train_epoch(model, optimizer, scheduler, batches, mixer, device, approach) -> float:
     """One pass over the batches; the mean loss, or NaN/inf as soon as it appears."""
-    _set_train_mode(model, approach)
+    set_train_mode(model, approach)
     total, count = 0.0, 0
     for images, labels in batches:
         x = to_float_batch(images, device)

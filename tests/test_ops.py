@@ -474,3 +474,26 @@ def test_junk_raises_only_our_errors(image, name, magnitude, num_bins, sign, int
     except (PolicyError, DataError):
         return
     assert out.shape == image.shape and out.dtype == np.uint8
+
+
+# Large shapes are built from a seed (hypothesis draws the shape, dtype and
+# magnitude; numpy fills the pixels) so 512x512 examples stay cheap.
+@settings(max_examples=80, deadline=None)
+@given(height=st.integers(1, 512), width=st.integers(1, 512), channels=st.sampled_from([None, 1, 3]),
+       dtype=st.sampled_from([np.uint8, np.uint8, np.uint8, np.int16, np.uint16, np.float32, np.float64, np.bool_]),
+       name=st.sampled_from(list(OPS)), magnitude=st.integers(-2, 32), sign=st.sampled_from([1, -1]),
+       seed=st.integers(0, 2**32 - 1))
+def test_any_shape_up_to_512_keeps_shape_and_dtype_or_raises_ours(height, width, channels, dtype, name,
+                                                                  magnitude, sign, seed) -> None:
+    shape = (height, width) if channels is None else (height, width, channels)
+    image = np.random.default_rng(seed).integers(0, 256, shape).astype(dtype)
+    try:
+        out = apply_op(image, name, magnitude, sign=sign, rng=np.random.default_rng(seed))
+    except DataError:
+        assert dtype is not np.uint8
+        return
+    except PolicyError:
+        assert not 0 <= magnitude <= 30
+        return
+    assert dtype is np.uint8 and 0 <= magnitude <= 30
+    assert out.shape == image.shape and out.dtype == np.uint8

@@ -1,0 +1,147 @@
+"""Crashes, signals and parallel workers on real studies (SQLite, PostgreSQL, MariaDB)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import optuna
+import pytest
+
+pytestmark = pytest.mark.slow
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+SERVERS = {
+    "postgresql": "postgresql+psycopg2://postgres@127.0.0.1:5432/test",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test",
+}
+
+
+def _command(storage, study, trials, *extra):
+    return [
+        sys.executable, "-m", "policysearch", "run", "--dataset", "digits", "--model", "tiny-cnn",
+        "--weights", "none", "--image-size", "16", "--train-size", "200", "--val-size", "100",
+        "--batch-size", "32", "--trials", str(trials), "--study", study, "--storage", storage,
+        "--no-final", *extra,
+    ]
+
+
+def _trials(storage, study):
+    return optuna.load_study(study_name=study, storage=storage).get_trials()
+
+
+def _wait_for(predicate, storage, study, seconds=180):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            trials = _trials(storage, study)
+        except KeyError:  # the study does not exist yet
+            trials = []
+        if predicate(trials):
+            return trials
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting; trials: {[(t.number, t.state.name) for t in trials]}")
+
+
+def _mid_trial(trials):
+    """At least two trials finished and one running that has reported an epoch."""
+    finished = [t for t in trials if t.state in FINISHED]
+    running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING and t.intermediate_values]
+    return len(finished) >= 2 and running
+
+
+def test_sigkill_mid_trial_loses_nothing_and_resume_retries_it(tmp_path):
+    storage, study = f"sqlite:///{tmp_path}/crash.db", "crash"
+    extra = ("--epochs", "8", "--heartbeat", "1", "--output-dir", str(tmp_path))
+    process = subprocess.Popen(_command(storage, study, 6, *extra), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        before = _wait_for(_mid_trial, storage, study)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    before = _trials(storage, study)
+    killed = [t for t in before if t.state == optuna.trial.TrialState.RUNNING]
+    assert len(killed) == 1
+    done = {t.number: (t.state, t.value, t.params, t.intermediate_values) for t in before if t.state in FINISHED}
+    time.sleep(8)  # longer than 6 missed heartbeats of 1 s: the trial is now stale
+
+    result = subprocess.run(_command(storage, study, 3, *extra), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    after = {t.number: t for t in _trials(storage, study)}
+    assert after[killed[0].number].state == optuna.trial.TrialState.FAIL
+    for number, (state, value, params, curve) in done.items():  # finished work is intact
+        assert (after[number].state, after[number].value, after[number].params) == (state, value, params)
+        assert after[number].intermediate_values == curve
+    new = [t for n, t in after.items() if n > max(t.number for t in before)]
+    assert len(new) == 3 and all(t.state in FINISHED for t in new)
+    assert new[0].params == killed[0].params, "the killed trial's parameters are retried first"
+    assert not [t for t in after.values() if t.state == optuna.trial.TrialState.RUNNING]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_ends_the_trial_cleanly_and_says_how_to_resume(tmp_path, signum):
+    storage, study = f"sqlite:///{tmp_path}/sig.db", "sig"
+    process = subprocess.Popen(_command(storage, study, 6, "--epochs", "8", "--output-dir", str(tmp_path)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(_mid_trial, storage, study)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "Run the same command again to resume" in err and "Traceback" not in err
+    states = [t.state for t in _trials(storage, study)]
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert optuna.trial.TrialState.FAIL in states  # the interrupted one, marked failed
+
+
+def _check_parallel_study(storage, study, trials):
+    result = subprocess.run(_command(storage, study, trials, "--epochs", "2", "--jobs", "4"),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "locked" not in result.stderr
+    all_trials = _trials(storage, study)
+    assert len(all_trials) == trials
+    assert all(t.state in FINISHED for t in all_trials), [(t.number, t.state.name, t.user_attrs.get("failure"))
+                                                          for t in all_trials]
+    baselines = sorted(t.user_attrs["baseline"] for t in all_trials if t.user_attrs.get("baseline"))
+    assert baselines == ["no_augmentation", "randaugment_n2_m9"]
+
+
+def test_four_workers_on_one_sqlite_study(tmp_path):
+    _check_parallel_study(f"sqlite:///{tmp_path}/par.db", "par", 10)
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+def test_four_workers_on_a_database_server(server, tmp_path):
+    import sqlalchemy
+
+    url = SERVERS[server]
+    try:
+        sqlalchemy.create_engine(url).connect().close()
+    except Exception as exc:  # noqa: BLE001 - any reason the server is not there
+        pytest.skip(f"no {server} server at {url}: {str(exc).splitlines()[0]}")
+    _check_parallel_study(url, f"par-{server}-{uuid.uuid4().hex[:8]}", 8)
+
+
+def test_password_never_reaches_logs_json_or_attributes(tmp_path):
+    from policysearch.storage import redact
+
+    url = "postgresql+psycopg2://postgres:hunter2@127.0.0.1:5432/test"
+    assert redact(url) == "postgresql+psycopg2://postgres:***@127.0.0.1:5432/test"
+    study = f"pw-{uuid.uuid4().hex[:8]}"
+    try:
+        result = subprocess.run(_command(url, study, 2, "--epochs", "1", "--output-dir", str(tmp_path)),
+                                capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail("run did not finish")
+    if "cannot open storage" in result.stderr:
+        pytest.skip("no PostgreSQL server here")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "hunter2" not in result.stdout + result.stderr
+    assert "hunter2" not in (tmp_path / study / "best_policy.json").read_text()
+    attrs = optuna.load_study(study_name=study, storage=url).user_attrs
+    assert "hunter2" not in repr(attrs) and "***" in attrs["storage"]
