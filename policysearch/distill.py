@@ -1,0 +1,430 @@
+"""Knowledge distillation and pseudo labels for unlabeled data.
+
+A trained teacher (or several) labels images; a student learns from the
+teacher's softened probabilities and, where there are any, the true labels:
+
+* :func:`distillation_loss` / :class:`DistillationLoss`: Hinton et al.'s loss,
+  ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(labels, student)``.
+* :func:`teacher_probabilities`: a teacher's softmax over numpy uint8 images.
+* :func:`soft_vote` / :func:`hard_vote`: several teachers into one answer.
+* :func:`pseudo_label`: keep the unlabeled rows the teacher is sure of.
+* :func:`agreement_with_truth`: how often those pseudo labels are right, for
+  held-out experiments where the truth is known.
+
+Probabilities are ``(N, K)`` rows. The functions that take probabilities accept
+numpy arrays or torch tensors and answer in the type of their (first) input.
+
+Example:
+    >>> import torch
+    >>> student = torch.tensor([[2.0, 0.0, -1.0]], requires_grad=True)
+    >>> teacher = torch.tensor([[3.0, 0.5, -2.0]])
+    >>> loss = distillation_loss(student, teacher, torch.tensor([0]), temperature=2.0, alpha=0.5)
+    >>> loss.backward()
+    >>> round(loss.item(), 4), student.grad is not None
+    (0.1615, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from policysearch.errors import TrainingError
+from policysearch.schema import check_int, check_number, show
+from policysearch.train import resolve_device, to_float_batch
+
+__all__ = [
+    "PseudoLabels",
+    "DistillationLoss",
+    "distillation_loss",
+    "soften",
+    "pseudo_label",
+    "soft_vote",
+    "hard_vote",
+    "agreement_with_truth",
+    "teacher_probabilities",
+]
+
+DEFAULT_TEMPERATURE = 4.0
+DEFAULT_ALPHA = 0.9
+# Rows of float32 softmax over a few thousand classes sum to 1 within ~1e-6;
+# 1e-3 lets rounded or half-precision probabilities through and still
+# catches logits or percentages passed by mistake.
+ROW_SUM_TOLERANCE = 1e-3
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_temperature(temperature: Any) -> float:
+    return check_number("temperature", temperature, low=0, low_open=True, error=TrainingError)
+
+
+def _check_alpha(alpha: Any) -> float:
+    return check_number("alpha", alpha, low=0, high=1, error=TrainingError)
+
+
+def _as_tensor(name: str, value: Any) -> torch.Tensor:
+    """A torch view of a numpy array or tensor (no copy), for shared checks."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    raise TrainingError(f"{name} should be a numpy array or a torch tensor, but got {show(value)}")
+
+
+def _like(result: torch.Tensor, reference: Any) -> Any:
+    """Answer in the caller's type: numpy in, numpy out."""
+    return result if isinstance(reference, torch.Tensor) else result.cpu().numpy()
+
+
+def _check_probabilities(name: str, value: Any) -> torch.Tensor:
+    """``(N, K)`` finite, non-negative rows that sum to 1 within the tolerance."""
+    probs = _as_tensor(name, value)
+    if probs.ndim != 2 or probs.shape[1] < 1 or not probs.is_floating_point():
+        raise TrainingError(
+            f"{name} should be a float array of shape (N, K), but got dtype {probs.dtype} "
+            f"and shape {tuple(probs.shape)}"
+        )
+    if probs.shape[0] == 0:
+        return probs
+    if not bool(torch.isfinite(probs).all()) or bool((probs < 0).any()):
+        row = int(torch.nonzero(~torch.isfinite(probs) | (probs < 0))[0, 0])
+        raise TrainingError(
+            f"{name} should be non-negative probabilities, but row {row} is {show(probs[row].tolist())}"
+        )
+    # Sum in float64: a float16 row of 1000 classes loses more than the tolerance.
+    error = (probs.double().sum(dim=1) - 1.0).abs()
+    worst = int(error.argmax())
+    if float(error[worst]) > ROW_SUM_TOLERANCE:
+        total = float(probs[worst].double().sum())
+        raise TrainingError(
+            f"{name} rows should sum to 1 (within {ROW_SUM_TOLERANCE}), but row {worst} sums to {total:.6g}"
+        )
+    return probs
+
+
+def _check_logits(student: torch.Tensor, teacher: torch.Tensor) -> None:
+    for name, value in (("student_logits", student), ("teacher_logits", teacher)):
+        if not isinstance(value, torch.Tensor) or value.ndim != 2:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else show(value)
+            raise TrainingError(f"{name} should be a tensor of shape (N, K), but got {shape}")
+    if student.shape != teacher.shape:
+        raise TrainingError(
+            f"teacher_logits should have the student's shape {tuple(student.shape)}, "
+            f"but got {tuple(teacher.shape)}"
+        )
+
+
+def _check_labels(labels: Any, shape: torch.Size) -> torch.Tensor:
+    """Class indices ``(N,)`` in ``[0, K)`` or soft targets ``(N, K)``."""
+    if not isinstance(labels, torch.Tensor):
+        raise TrainingError(f"labels should be a torch tensor, but got {show(labels)}")
+    count, classes = shape
+    if labels.is_floating_point():
+        if tuple(labels.shape) != (count, classes):
+            raise TrainingError(
+                f"soft labels should have shape {(count, classes)}, but got {tuple(labels.shape)}"
+            )
+        return labels
+    if labels.dtype == torch.bool or labels.is_complex() or tuple(labels.shape) != (count,):
+        raise TrainingError(
+            f"labels should be class indices of shape ({count},) or soft targets of shape "
+            f"{(count, classes)}, but got dtype {labels.dtype} and shape {tuple(labels.shape)}"
+        )
+    # Checked here because on CUDA an index out of range is a device-side
+    # assert that poisons the whole process, not a catchable error.
+    if count and (int(labels.min()) < 0 or int(labels.max()) >= classes):
+        bad = labels[(labels < 0) | (labels >= classes)][0]
+        raise TrainingError(f"labels should be class indices in [0, {classes - 1}], but got {int(bad)}")
+    return labels.long()
+
+
+# --------------------------------------------------------------------------- the loss
+
+
+def soften(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """``softmax(logits / temperature)`` over the last dimension.
+
+    A temperature above 1 flattens the distribution, exposing how the teacher
+    ranks the wrong classes ("dark knowledge"); below 1 sharpens it.
+
+    Example:
+        >>> soften(torch.tensor([[2.0, 0.0]]), temperature=2.0).round(decimals=4)
+        tensor([[0.7311, 0.2689]])
+    """
+    temperature = _check_temperature(temperature)
+    if not isinstance(logits, torch.Tensor) or logits.ndim < 1:
+        raise TrainingError(f"logits should be a tensor with a class dimension, but got {show(logits)}")
+    return torch.softmax(logits.float() / temperature, dim=-1)
+
+
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = DEFAULT_TEMPERATURE,
+    alpha: float = DEFAULT_ALPHA,
+) -> torch.Tensor:
+    """Hinton et al.'s distillation loss, a scalar averaged over the batch.
+
+    ``alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))
+    + (1 - alpha) * CE(labels, student)``, the KL summed over classes and
+    averaged over rows. ``labels`` are class indices ``(N,)`` or soft targets
+    ``(N, K)`` (cross-entropy against probabilities, e.g. pseudo labels). The
+    teacher's logits are detached: gradients reach the student only. The T^2
+    factor keeps the soft term's gradient roughly independent of T, so alpha
+    means the same at every temperature.
+
+    Example:
+        >>> student = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> teacher = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> distillation_loss(student, teacher, torch.tensor([0, 1]), alpha=1.0).item()
+        0.0
+    """
+    temperature, alpha = _check_temperature(temperature), _check_alpha(alpha)
+    _check_logits(student_logits, teacher_logits)
+    labels = _check_labels(labels, student_logits.shape)
+    # float32 even under autocast: a bf16 log-softmax difference is mostly noise.
+    student = student_logits.float()
+    teacher = teacher_logits.detach().float()
+    soft = F.kl_div(
+        F.log_softmax(student / temperature, dim=1),
+        F.log_softmax(teacher / temperature, dim=1),
+        reduction="batchmean",
+        log_target=True,  # log-probabilities both sides: no log(0) for a confident teacher
+    )
+    hard = F.cross_entropy(student, labels.float() if labels.is_floating_point() else labels)
+    return alpha * temperature**2 * soft + (1.0 - alpha) * hard
+
+
+class DistillationLoss(torch.nn.Module):
+    """:func:`distillation_loss` with its temperature and alpha held, for any training loop.
+
+    Example:
+        >>> criterion = DistillationLoss(temperature=2.0, alpha=0.5)
+        >>> logits = torch.tensor([[2.0, 0.0, -1.0]])
+        >>> round(criterion(logits, logits, torch.tensor([0])).item(), 4)
+        0.0849
+    """
+
+    def __init__(self, temperature: float = DEFAULT_TEMPERATURE, alpha: float = DEFAULT_ALPHA) -> None:
+        super().__init__()
+        self.temperature = _check_temperature(temperature)
+        self.alpha = _check_alpha(alpha)
+
+    def forward(
+        self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        return distillation_loss(
+            student_logits, teacher_logits, labels, temperature=self.temperature, alpha=self.alpha
+        )
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, alpha={self.alpha}"
+
+
+# --------------------------------------------------------------------------- pseudo labels
+
+
+@dataclass(frozen=True)
+class PseudoLabels:
+    """The unlabeled rows a teacher is sure of, and what it says they are.
+
+    ``indices``: int64 positions of the kept rows in the probabilities given
+    to :func:`pseudo_label`. ``targets``: int64 class labels, or with
+    ``soft=True`` the kept probability rows ``(n, K)``. ``confidence``: each
+    kept row's largest probability. numpy arrays or tensors, like the input.
+    """
+
+    indices: Any
+    targets: Any
+    confidence: Any
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @property
+    def soft(self) -> bool:
+        """True when ``targets`` holds probability rows rather than labels."""
+        return self.targets.ndim == 2
+
+    @property
+    def labels(self) -> Any:
+        """Hard int64 labels either way (the argmax of soft targets)."""
+        return self.targets.argmax(1) if self.soft else self.targets
+
+
+def pseudo_label(probabilities: Any, *, threshold: float | None = None, soft: bool = False) -> PseudoLabels:
+    """Keep exactly the rows whose largest probability is ``>= threshold``.
+
+    ``threshold=None`` keeps every row. Hard targets are each row's argmax
+    (the first class on a tie); ``soft=True`` keeps the probability rows
+    themselves, for :func:`distillation_loss`'s soft labels.
+
+    Example:
+        >>> probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
+        >>> kept = pseudo_label(probs, threshold=0.8)
+        >>> kept.indices.tolist(), kept.targets.tolist(), kept.confidence.tolist()
+        ([0, 2], [0, 1], [0.9, 0.8])
+    """
+    if threshold is not None:
+        threshold = check_number("threshold", threshold, low=0, high=1, error=TrainingError)
+    probs = _check_probabilities("probabilities", probabilities)
+    confidence, argmax = probs.max(dim=1)
+    keep = torch.ones_like(confidence, dtype=torch.bool) if threshold is None else confidence >= threshold
+    indices = torch.nonzero(keep).flatten().long()
+    targets = probs[indices].clone() if soft else argmax[indices].long()
+    return PseudoLabels(
+        indices=_like(indices, probabilities),
+        targets=_like(targets, probabilities),
+        confidence=_like(confidence[indices], probabilities),
+    )
+
+
+def agreement_with_truth(pseudo: PseudoLabels, true_labels: Any) -> float:
+    """Fraction of the kept pseudo labels that equal the true labels; nan when none were kept.
+
+    ``true_labels`` has one label for every row :func:`pseudo_label` saw; it is
+    indexed by ``pseudo.indices``. Soft targets count by their argmax.
+
+    Example:
+        >>> kept = pseudo_label(np.array([[0.9, 0.1], [0.3, 0.7], [0.2, 0.8]]))
+        >>> agreement_with_truth(kept, np.array([0, 0, 1]))
+        0.6666666666666666
+    """
+    if not isinstance(pseudo, PseudoLabels):
+        raise TrainingError(f"pseudo should be PseudoLabels, but got {show(pseudo)}")
+    if isinstance(true_labels, (list, tuple)):
+        true_labels = np.asarray(true_labels)
+    truth = _as_tensor("true_labels", true_labels)
+    indices = torch.as_tensor(pseudo.indices).long().cpu()
+    if truth.ndim != 1 or truth.is_floating_point():
+        raise TrainingError(
+            f"true_labels should be integer labels of shape (N,), but got dtype {truth.dtype} "
+            f"and shape {tuple(truth.shape)}"
+        )
+    if len(indices) == 0:
+        return float("nan")
+    if int(indices.max()) >= len(truth):
+        raise TrainingError(
+            f"true_labels should have a label for row {int(indices.max())}, but holds only {len(truth)}"
+        )
+    predicted = torch.as_tensor(pseudo.labels).long().cpu()
+    return float((predicted == truth.cpu().long()[indices]).double().mean())
+
+
+# --------------------------------------------------------------------------- several teachers
+
+
+def _stack(prob_list: Sequence[Any]) -> torch.Tensor:
+    """``(teachers, N, K)`` from a non-empty list of same-shape probability arrays."""
+    if isinstance(prob_list, (str, bytes)) or not isinstance(prob_list, Sequence) or len(prob_list) == 0:
+        raise TrainingError(
+            f"prob_list should be a non-empty list of (N, K) probabilities, but got {show(prob_list)}"
+        )
+    checked = [_check_probabilities(f"prob_list[{i}]", p) for i, p in enumerate(prob_list)]
+    first = checked[0]
+    for i, probs in enumerate(checked[1:], start=1):
+        if probs.shape != first.shape:
+            raise TrainingError(
+                f"prob_list[{i}] should have the shape of prob_list[0] {tuple(first.shape)}, "
+                f"but got {tuple(probs.shape)}"
+            )
+    return torch.stack([p.to(first.device, torch.float64) for p in checked])
+
+
+def soft_vote(prob_list: Sequence[Any]) -> Any:
+    """The teachers' mean probability rows (an ensemble's soft prediction).
+
+    Example:
+        >>> soft_vote([np.array([[0.8, 0.2]]), np.array([[0.4, 0.6]])]).tolist()
+        [[0.6000000000000001, 0.4]]
+    """
+    stacked = _stack(prob_list)
+    return _like(stacked.mean(dim=0).to(_as_tensor("prob_list[0]", prob_list[0]).dtype), prob_list[0])
+
+
+def hard_vote(prob_list: Sequence[Any]) -> tuple[Any, Any]:
+    """Majority vote of the teachers' argmax: ``(labels, agreement)``.
+
+    Ties between classes with the same number of votes go to the tied class
+    with the highest probability summed over all teachers (the soft vote's
+    choice among them); an exact tie there too goes to the lowest class index.
+    ``agreement`` is the fraction of teachers that voted for the winner.
+
+    Example:
+        >>> a, b, c = np.array([[0.7, 0.3]]), np.array([[0.1, 0.9]]), np.array([[0.6, 0.4]])
+        >>> labels, agreement = hard_vote([a, b, c])
+        >>> labels.tolist(), agreement.round(3).tolist()
+        ([0], [0.667])
+    """
+    stacked = _stack(prob_list)
+    teachers, _, classes = stacked.shape
+    votes = F.one_hot(stacked.argmax(dim=2), classes).sum(dim=0)  # (N, K) vote counts
+    summed = stacked.sum(dim=0)
+    most = votes.max(dim=1, keepdim=True).values
+    # Only classes with the most votes compete on summed probability.
+    labels = summed.masked_fill(votes < most, float("-inf")).argmax(dim=1)
+    agreement = most.squeeze(1).double() / teachers
+    return _like(labels.long(), prob_list[0]), _like(agreement, prob_list[0])
+
+
+# --------------------------------------------------------------------------- the teacher
+
+
+def _check_images(images: Any) -> np.ndarray:
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim not in (3, 4):
+        detail = (
+            f"dtype {images.dtype} and shape {images.shape}" if isinstance(images, np.ndarray) else show(images)
+        )
+        raise TrainingError(f"images should be a uint8 array of shape NHWC or NHW, but got {detail}")
+    if len(images) == 0:
+        raise TrainingError("images should hold at least one image, but got 0")
+    return images
+
+
+def teacher_probabilities(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    *,
+    temperature: float = 1.0,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """``softmax(model(images) / temperature)`` as a float32 ``(N, K)`` tensor on the CPU.
+
+    ``images`` are numpy uint8 NHWC (or NHW). The model runs in eval mode (no
+    dropout, batch-norm running statistics) under ``torch.inference_mode``, and
+    gets its previous train/eval mode back afterwards, even on an error.
+    ``device``: a torch device or one of ``auto``, ``cpu``, ``cuda``, ``mps``;
+    the model is expected to be there already.
+
+    Example:
+        >>> from policysearch.models import build_model
+        >>> model = build_model("tiny-cnn", 3, image_size=16, weights=None, seed=0)
+        >>> images = np.zeros((5, 16, 16, 3), dtype=np.uint8)
+        >>> teacher_probabilities(model, images, temperature=2.0).shape
+        torch.Size([5, 3])
+    """
+    temperature = _check_temperature(temperature)
+    batch_size = check_int("batch_size", batch_size, low=1, error=TrainingError)
+    images = _check_images(images)
+    device = resolve_device(device) if isinstance(device, str) else device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            chunks = [
+                soften(model(to_float_batch(images[start : start + batch_size], device)), temperature).cpu()
+                for start in range(0, len(images), batch_size)
+            ]
+    finally:
+        model.train(was_training)
+    return torch.cat(chunks)
