@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import optuna
@@ -80,6 +81,8 @@ def trials_per_hour(jobs: int, folder: Path) -> float:
 
 def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # ask/tell outside Study.optimize is what we time; Optuna warns about heartbeats there.
+    warnings.filterwarnings("ignore", message="Heartbeat of storage")
     proxy = proxy_trial_seconds()
     print(f"one CPU proxy trial (default search, linear probe, {EPOCHS} epochs): {proxy:.2f} s")
     print(f"storage calls per trial (ask, {EPOCHS} reports, 5 user attributes, tell), median of {TRIALS}:")

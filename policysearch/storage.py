@@ -110,6 +110,10 @@ def _ensure_folder(folder: Path, url: str) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of the innermost cause: Optuna wraps the database's own
+    message (say, "attempt to write a readonly database") in a generic one."""
+    while (exc.__cause__ or exc.__context__) is not None:
+        exc = exc.__cause__ or exc.__context__
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return redact(text[0]) if text else type(exc).__name__
 

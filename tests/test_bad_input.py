@@ -35,9 +35,10 @@ def _one_line_error(capsys, *needles):
     return err
 
 
-@pytest.fixture
-def existing(tmp_path):
-    """A study with two finished trials, and a snapshot of it."""
+@pytest.fixture(scope="module")
+def existing(tmp_path_factory):
+    """A study with two finished trials (each test checks it is left as it was)."""
+    tmp_path = tmp_path_factory.mktemp("existing")
     assert main(_run(tmp_path)) == 0
     return tmp_path
 

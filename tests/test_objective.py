@@ -1,0 +1,72 @@
+"""The objective on real Optuna studies: reports, pruning, divergence and failures."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+import torch
+
+from policysearch.data import load_source, make_splits
+from policysearch.models import build_model
+from policysearch.objective import Objective
+from policysearch.space import SearchSpace, baseline_params
+from policysearch.train import ProxyConfig
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return make_splits(load_source("digits", image_size=16), train_size=120, val_size=60, seed=0)
+
+
+def _study(params):
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(params)
+    return study
+
+
+def _factory():
+    return build_model("tiny-cnn", 10, image_size=16, weights=None)
+
+
+def test_each_epoch_is_reported_and_attributes_stored(splits):
+    study = _study(baseline_params(SearchSpace())["randaugment_n2_m9"])
+    study.optimize(Objective(SearchSpace(), splits, _factory, ProxyConfig(epochs=2), seeds=2), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert sorted(trial.intermediate_values) == [1, 2]
+    assert trial.user_attrs["epochs_run"] == 4  # 2 seeds x 2 epochs
+    assert len(trial.user_attrs["seed_accuracies"]) == 2
+    assert trial.value == pytest.approx(sum(trial.user_attrs["seed_accuracies"]) / 2)
+    assert trial.user_attrs["device"] == "cpu" and trial.user_attrs["seconds"] > 0
+
+
+def test_a_diverged_run_is_pruned_with_its_reason(splits):
+    def broken():
+        model = _factory()
+        with torch.no_grad():
+            model.head.bias.fill_(float("nan"))
+        return model
+
+    study = _study(baseline_params(SearchSpace())["no_augmentation"])
+    study.optimize(Objective(SearchSpace(), splits, broken, ProxyConfig(epochs=2)), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert "nan" in trial.user_attrs["failure"]
+
+
+def test_an_exception_fails_the_trial_with_its_reason_and_the_study_goes_on(splits):
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("CUDA out of memory (simulated by a failing factory)")
+        return _factory()
+
+    study = _study(baseline_params(SearchSpace())["no_augmentation"])
+    study.optimize(Objective(SearchSpace(), splits, flaky, ProxyConfig(epochs=1)), n_trials=2,
+                   catch=(Exception,))
+    first, second = study.trials
+    assert first.state == optuna.trial.TrialState.FAIL
+    assert first.user_attrs["failure"].startswith("RuntimeError: CUDA out of memory")
+    assert second.state == optuna.trial.TrialState.COMPLETE
