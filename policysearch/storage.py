@@ -155,8 +155,6 @@ def open_study(config: RunConfig) -> Any:
     baselines as its first trials. A resumed study with different settings is
     refused with a :class:`StorageError` naming the first difference.
     """
-    import optuna
-
     storage = make_storage(config.storage_url, config.heartbeat)
     name = config.study_name
     study, created = _create_or_load(storage, name, config)
