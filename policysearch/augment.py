@@ -180,7 +180,9 @@ class BatchMix:
     random pairing of the batch; MixUp blends whole images, CutMix pastes a
     box covering a fraction 1 - lam of the image (lam is then corrected to the
     box actually pasted after clipping at the borders). Targets come back as
-    soft labels of shape (N, num_classes) summing to 1.
+    soft labels of shape (N, num_classes) summing to 1; float targets of shape
+    (N, D) (soft labels, pseudo labels, a teacher's probabilities) are mixed
+    with the same pairing and weight.
 
     Example:
         >>> import torch
@@ -208,12 +210,15 @@ class BatchMix:
     def __call__(self, images: Any, labels: Any) -> tuple[Any, Any]:
         import torch
 
-        if images.ndim != 4 or labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        soft = labels.ndim == 2 and labels.is_floating_point()
+        if images.ndim != 4 or not (labels.ndim == 1 or soft) or labels.shape[0] != images.shape[0]:
             raise DataError(
-                "BatchMix takes images NxCxHxW and labels N, but got shapes "
+                "BatchMix takes images NxCxHxW and labels N (or float targets NxD), but got shapes "
                 f"{tuple(images.shape)} and {tuple(labels.shape)}"
             )
-        targets = torch.nn.functional.one_hot(labels.long(), self.num_classes).to(torch.float32)
+        # Float rows (soft labels, or a teacher's probabilities beside them)
+        # are mixed as they are: mixing is linear, so any columns can ride along.
+        targets = labels.float() if soft else torch.nn.functional.one_hot(labels.long(), self.num_classes).float()
         if self.rng.random() >= self.prob or images.shape[0] < 2:
             return images, targets
         lam = float(self.rng.beta(self.alpha, self.alpha))

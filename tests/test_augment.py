@@ -116,6 +116,24 @@ def test_mix_is_reproducible_with_a_seed():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
+def test_float_targets_are_mixed_like_one_hot_labels():
+    # Soft rows (here one-hot labels beside a second block of columns, as a
+    # teacher's probabilities ride along) mix with the same pairing and weight.
+    images, labels = _labelled_batch()
+    one_hot = torch.nn.functional.one_hot(labels, 8).float()
+    rows = torch.cat([one_hot, one_hot.flip(1)], dim=1)
+    mixed_a, targets = BatchMix("cutmix", num_classes=8, prob=1.0, rng=3)(images, labels)
+    mixed_b, rows_out = BatchMix("cutmix", num_classes=8, prob=1.0, rng=3)(images, rows)
+    assert torch.equal(mixed_a, mixed_b)
+    assert torch.allclose(rows_out[:, :8], targets) and torch.allclose(rows_out[:, 8:], targets.flip(1))
+
+
+def test_integer_targets_of_two_dimensions_are_refused():
+    images, labels = _labelled_batch()
+    with pytest.raises(DataError, match="float targets"):
+        BatchMix("cutmix", num_classes=8, rng=0)(images, labels.view(-1, 1))
+
+
 def test_mixup_keeps_uint8_dtype():
     images = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
     out, _ = BatchMix("mixup", num_classes=3, prob=1.0, rng=0)(images, torch.tensor([0, 1, 2, 0]))
