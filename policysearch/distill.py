@@ -4,7 +4,8 @@ A trained teacher (or several) labels images; a student learns from the
 teacher's softened probabilities and, where there are any, the true labels:
 
 * :func:`distillation_loss` / :class:`DistillationLoss`: Hinton et al.'s loss,
-  ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(labels, student)``.
+  ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(labels, student)``;
+  :func:`distillation_loss_from_probs` takes the teacher as probabilities.
 * :func:`teacher_probabilities`: a teacher's softmax over numpy uint8 images.
 * :func:`soft_vote` / :func:`hard_vote`: several teachers into one answer.
 * :func:`pseudo_label`: keep the unlabeled rows the teacher is sure of.
@@ -42,14 +43,22 @@ __all__ = [
     "PseudoLabels",
     "DistillationLoss",
     "distillation_loss",
+    "distillation_loss_from_probs",
     "soften",
     "pseudo_label",
+    "vote_pseudo_labels",
     "soft_vote",
     "hard_vote",
     "agreement_with_truth",
     "teacher_probabilities",
+    "Teaching",
+    "TEACHER_VIEWS",
 ]
 
+# "augmented": teachers see the student's augmented (and mixed) batch, a
+# consistent view that costs a teacher forward pass per batch; "clean": they
+# see each original image once, and their probabilities are cached.
+TEACHER_VIEWS = ("augmented", "clean")
 DEFAULT_TEMPERATURE = 4.0
 DEFAULT_ALPHA = 0.9
 # Rows of float32 softmax over a few thousand classes sum to 1 within ~1e-6;
@@ -192,14 +201,52 @@ def distillation_loss(
     _check_logits(student_logits, teacher_logits)
     labels = _check_labels(labels, student_logits.shape)
     # float32 even under autocast: a bf16 log-softmax difference is mostly noise.
+    teacher_log_probs = F.log_softmax(teacher_logits.detach().float() / temperature, dim=1)
+    return _combined(student_logits, teacher_log_probs.exp(), teacher_log_probs, labels, temperature, alpha)
+
+
+def distillation_loss_from_probs(
+    student_logits: torch.Tensor,
+    teacher_probs: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = DEFAULT_TEMPERATURE,
+    alpha: float = DEFAULT_ALPHA,
+) -> torch.Tensor:
+    """:func:`distillation_loss` with the teacher given as probabilities at temperature T.
+
+    For teachers that are not one set of logits: an ensemble's soft vote
+    (the mean of each teacher's ``soften(logits, T)``), or probabilities that
+    CutMix/MixUp blended along with the images. Rows must sum to 1.
+
+    Example:
+        >>> student = torch.tensor([[2.0, 0.0, -1.0]])
+        >>> teacher = torch.tensor([[3.0, 0.5, -2.0]])
+        >>> a = distillation_loss(student, teacher, torch.tensor([0]), temperature=2.0, alpha=0.5)
+        >>> b = distillation_loss_from_probs(student, soften(teacher, 2.0), torch.tensor([0]),
+        ...                                  temperature=2.0, alpha=0.5)
+        >>> torch.allclose(a, b)
+        True
+    """
+    temperature, alpha = _check_temperature(temperature), _check_alpha(alpha)
+    if not isinstance(teacher_probs, torch.Tensor):
+        raise TrainingError(f"teacher_probs should be a torch tensor, but got {show(teacher_probs)}")
+    _check_logits(student_logits, teacher_probs)
+    probs = _check_probabilities("teacher_probs", teacher_probs.detach()).float()
+    labels = _check_labels(labels, student_logits.shape)
+    return _combined(student_logits, probs, None, labels, temperature, alpha)
+
+
+def _combined(student_logits: torch.Tensor, teacher_probs: torch.Tensor, teacher_log_probs: torch.Tensor | None,
+              labels: torch.Tensor, temperature: float, alpha: float) -> torch.Tensor:
+    """``alpha * T^2 * KL(teacher || student) + (1 - alpha) * CE(labels, student)``, batch means."""
     student = student_logits.float()
-    teacher = teacher_logits.detach().float()
-    soft = F.kl_div(
-        F.log_softmax(student / temperature, dim=1),
-        F.log_softmax(teacher / temperature, dim=1),
-        reduction="batchmean",
-        log_target=True,  # log-probabilities both sides: no log(0) for a confident teacher
-    )
+    student_log_probs = F.log_softmax(student / temperature, dim=1)
+    # KL = sum p (log p - log q); xlogy makes 0 * log 0 = 0 for classes a
+    # confident (or mixed) teacher gives no mass at all.
+    own = torch.special.xlogy(teacher_probs, teacher_probs) if teacher_log_probs is None else (
+        teacher_probs * teacher_log_probs)
+    soft = (own - teacher_probs * student_log_probs).sum(dim=1).mean()
     hard = F.cross_entropy(student, labels.float() if labels.is_floating_point() else labels)
     return alpha * temperature**2 * soft + (1.0 - alpha) * hard
 
@@ -376,6 +423,43 @@ def hard_vote(prob_list: Sequence[Any]) -> tuple[Any, Any]:
     return _like(labels.long(), prob_list[0]), _like(agreement, prob_list[0])
 
 
+def vote_pseudo_labels(prob_list: Sequence[Any], *, mode: str = "hard",
+                       threshold: float | None = None) -> PseudoLabels:
+    """Pseudo labels from one or several teachers' probabilities.
+
+    ``mode="soft"``: the soft vote's rows are the targets. ``mode="hard"``:
+    the label is the majority vote (:func:`hard_vote`; a single teacher's
+    argmax). Either way a row is kept when the soft vote's probability of
+    its label is ``>= threshold`` (``None`` keeps every row), so with one
+    teacher this is exactly :func:`pseudo_label`.
+
+    Example:
+        >>> a = np.array([[0.9, 0.1], [0.6, 0.4]])
+        >>> b = np.array([[0.7, 0.3], [0.2, 0.8]])
+        >>> kept = vote_pseudo_labels([a, b], mode="hard", threshold=0.6)
+        >>> kept.indices.tolist(), kept.targets.tolist(), kept.confidence.round(2).tolist()
+        ([0, 1], [0, 1], [0.8, 0.6])
+    """
+    if mode not in ("hard", "soft"):
+        raise TrainingError(f"mode should be 'hard' or 'soft', but got {show(mode)}")
+    if threshold is not None:
+        threshold = check_number("threshold", threshold, low=0, high=1, error=TrainingError)
+    if isinstance(prob_list, Sequence) and not isinstance(prob_list, (str, bytes)) and len(prob_list) == 1:
+        return pseudo_label(prob_list[0], threshold=threshold, soft=mode == "soft")
+    mean = torch.as_tensor(soft_vote(prob_list))
+    if mode == "soft":
+        kept = pseudo_label(mean, threshold=threshold, soft=True)
+    else:
+        labels = torch.as_tensor(hard_vote(prob_list)[0])
+        confidence = mean.gather(1, labels.view(-1, 1)).squeeze(1)
+        keep = torch.ones_like(labels, dtype=torch.bool) if threshold is None else confidence >= threshold
+        indices = torch.nonzero(keep).flatten().long()
+        kept = PseudoLabels(indices, labels[indices], confidence[indices])
+    first = prob_list[0]
+    return PseudoLabels(_like(torch.as_tensor(kept.indices), first), _like(torch.as_tensor(kept.targets), first),
+                        _like(torch.as_tensor(kept.confidence), first))
+
+
 # --------------------------------------------------------------------------- the teacher
 
 
@@ -428,3 +512,81 @@ def teacher_probabilities(
     finally:
         model.train(was_training)
     return torch.cat(chunks)
+
+
+# --------------------------------------------------------------------------- teaching a student
+
+
+@dataclass(frozen=True, eq=False)
+class Teaching:
+    """How one or several trained teachers teach a student during training.
+
+    The student's loss is :func:`distillation_loss_from_probs` against the
+    soft vote of the teachers' probabilities at ``temperature``. With
+    ``view="clean"`` the teachers see the un-augmented images once, and
+    their probabilities are cached beside the targets (CutMix/MixUp then
+    blends them with the same weights as the images); with ``"augmented"``
+    they see exactly the batch the student sees. Teachers always run in eval
+    mode without gradients.
+
+    Example:
+        >>> from policysearch.models import build_model
+        >>> teacher = build_model("tiny-cnn", 3, image_size=16, weights=None, seed=0)
+        >>> teaching = Teaching((teacher,), temperature=2.0, alpha=0.5, view="clean")
+        >>> rows = teaching.rows(np.zeros((4, 16, 16, 3), np.uint8), np.array([0, 1, 2, 0]), 3)
+        >>> rows.shape  # one-hot targets, then the cached teacher probabilities
+        (4, 6)
+    """
+
+    teachers: tuple[torch.nn.Module, ...]
+    temperature: float = DEFAULT_TEMPERATURE
+    alpha: float = DEFAULT_ALPHA
+    view: str = "augmented"
+
+    def __post_init__(self) -> None:
+        teachers = tuple(self.teachers) if isinstance(self.teachers, (list, tuple)) else (self.teachers,)
+        if not teachers or not all(isinstance(t, torch.nn.Module) for t in teachers):
+            raise TrainingError(f"teachers should be one or more torch modules, but got {show(self.teachers)}")
+        object.__setattr__(self, "teachers", teachers)
+        object.__setattr__(self, "temperature", _check_temperature(self.temperature))
+        object.__setattr__(self, "alpha", _check_alpha(self.alpha))
+        if self.view not in TEACHER_VIEWS:
+            raise TrainingError(f"view should be one of {', '.join(TEACHER_VIEWS)}, but got {show(self.view)}")
+
+    def prepare(self, device: torch.device | str) -> None:
+        """Move the teachers to ``device``, frozen and in eval mode."""
+        for teacher in self.teachers:
+            teacher.to(device, memory_format=torch.channels_last).eval().requires_grad_(False)
+
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Soft vote of the teachers' ``softmax(logits / T)`` on a float NCHW batch.
+
+        ``no_grad`` rather than ``inference_mode``: the result is saved by
+        the student's loss for its backward pass, which inference tensors forbid.
+        """
+        with torch.no_grad():
+            probs = [soften(teacher.eval()(x), self.temperature) for teacher in self.teachers]
+        return probs[0] if len(probs) == 1 else torch.stack(probs).mean(dim=0)
+
+    def rows(self, images: np.ndarray, targets: np.ndarray, num_classes: int,
+             device: torch.device | str = "cpu") -> np.ndarray:
+        """Float training rows: the targets as ``(N, K)`` probabilities, then
+        (``view="clean"``) the teachers' cached probabilities ``(N, K)``."""
+        targets = np.asarray(targets)
+        if targets.ndim == 1:
+            targets = np.eye(num_classes, dtype=np.float32)[targets]
+        targets = targets.astype(np.float32, copy=False)
+        if self.view == "augmented":
+            return targets
+        probs = [teacher_probabilities(t, images, temperature=self.temperature, device=device).numpy()
+                 for t in self.teachers]
+        cached = probs[0] if len(probs) == 1 else np.mean(probs, axis=0, dtype=np.float32)
+        return np.concatenate([targets, cached.astype(np.float32)], axis=1)
+
+    def loss(self, student_logits: torch.Tensor, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """The student's loss on a batch ``x`` with its (mixed) training ``rows``."""
+        classes = student_logits.shape[1]
+        targets = rows[:, :classes]
+        teacher = rows[:, classes:] if self.view == "clean" else self.probabilities(x)
+        return distillation_loss_from_probs(student_logits, teacher, targets,
+                                            temperature=self.temperature, alpha=self.alpha)

@@ -46,6 +46,8 @@ __all__ = [
     "set_train_mode",
     "resolve_device",
     "to_float_batch",
+    "batches",
+    "train_epoch",
 ]
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -171,6 +173,7 @@ def proxy_finetune(
     config: ProxyConfig = ProxyConfig(),
     report: Report | None = None,
     test: Any = None,
+    teaching: Any = None,
 ) -> ProxyResult:
     """Fine-tune a fresh model under ``policy`` and return its validation accuracy.
 
@@ -180,6 +183,8 @@ def proxy_finetune(
     runs per training image and its CutMix/MixUp per batch. After each epoch
     ``report(epoch, val_accuracy)`` is called (epochs count from 1). Given a
     ``test`` split, the trained model is also scored on it (``test_accuracy``).
+    Given a :class:`policysearch.distill.Teaching`, the model is a student
+    that learns from the teachers as well as from the labels.
 
     Same seed, same device and same inputs give the same accuracy on the CPU.
     """
@@ -196,11 +201,15 @@ def proxy_finetune(
     augment = policy.transform(rng=rng) if policy.num_ops > 0 else None
     num_classes = int(model.head.out_features)
     mixer = policy.batch_mixer(num_classes, rng=rng)
+    rows = train.labels
+    if teaching is not None:
+        teaching.prepare(device)
+        rows = teaching.rows(train.images, train.labels, num_classes, device=device)
     history: list[float] = []
     losses: list[float] = []
     for epoch in range(1, config.epochs + 1):
-        epoch_loss = _train_epoch(model, optimizer, scheduler, _batches(train, config.batch_size, rng, augment),
-                                  mixer, device, policy.transfer.approach)
+        epoch_loss = train_epoch(model, optimizer, scheduler, batches(train.images, rows, config.batch_size, rng, augment),
+                                 mixer=mixer, device=device, approach=policy.transfer.approach, teaching=teaching)
         if not math.isfinite(epoch_loss):
             return ProxyResult("diverged", None, tuple(history), tuple(losses), epoch,
                                time.perf_counter() - start, device.type,
@@ -252,30 +261,41 @@ def set_train_mode(model: torch.nn.Module, approach: str) -> None:
                 module.eval()
 
 
-def _batches(train: Any, batch_size: int, rng: np.random.Generator,
-             augment: Callable[[np.ndarray], np.ndarray] | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Shuffled (images, labels) batches, augmented per image."""
-    order = rng.permutation(len(train.labels))
+def batches(images: np.ndarray, rows: np.ndarray, batch_size: int, rng: np.random.Generator,
+            augment: Callable[[np.ndarray], np.ndarray] | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """One epoch of shuffled ``(images, rows)`` batches, augmented per image.
+
+    ``rows`` are int labels ``(N,)`` or float target rows ``(N, D)`` (soft
+    labels, with any cached teacher probabilities beside them).
+    """
+    order = rng.permutation(len(rows))
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
-        images = train.images[index]
+        chunk = images[index]
         if augment is not None:
-            images = np.stack([augment(image) for image in images])
-        yield images, train.labels[index]
+            chunk = np.stack([augment(image) for image in chunk])
+        yield chunk, rows[index]
 
 
-def _train_epoch(model, optimizer, scheduler, batches, mixer, device, approach) -> float:
-    """One pass over the batches; the mean loss, or NaN/inf as soon as it appears."""
+def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+                batches: Iterator[tuple[np.ndarray, np.ndarray]], *, mixer: Any, device: torch.device,
+                approach: str, teaching: Any = None) -> float:
+    """One pass over ``batches``; the mean loss, or NaN/inf as soon as it appears.
+
+    The loss is cross-entropy against the rows (labels or soft targets), or
+    ``teaching.loss`` when a teacher takes part. Shared by the proxy
+    fine-tune and full training (:mod:`policysearch.fit`).
+    """
     set_train_mode(model, approach)
     total, count = 0.0, 0
-    for images, labels in batches:
+    for images, rows in batches:
         x = to_float_batch(images, device)
-        y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
+        y = torch.from_numpy(np.asarray(rows, dtype=np.int64 if rows.ndim == 1 else np.float32)).to(device)
         if mixer is not None:
             x, y = mixer(x, y)
         with _autocast(device):
             logits = model(x)
-        loss = F.cross_entropy(logits.float(), y)
+        loss = F.cross_entropy(logits.float(), y) if teaching is None else teaching.loss(logits, x, y)
         value = loss.item()
         if not math.isfinite(value):
             return value
@@ -283,6 +303,6 @@ def _train_epoch(model, optimizer, scheduler, batches, mixer, device, approach) 
         loss.backward()
         optimizer.step()
         scheduler.step()
-        total += value * len(labels)
-        count += len(labels)
+        total += value * len(rows)
+        count += len(rows)
     return total / max(count, 1)
