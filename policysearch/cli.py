@@ -218,11 +218,87 @@ def _run_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- train / distill -----------------------------------------------------------
+
+# flag -> (type, help); each maps onto the RunSpec field of the same name.
+_TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
+    "dataset": (str, "dataset source (default: the policy's, else fashion-mnist)"),
+    "weights": (str, "DEFAULT (pretrained), a state-dict PATH, or none"),
+    "image-size": (int, "working image size (default: the policy's, else 32)"),
+    "train-size": (int, "training images (default: the whole pool less validation)"),
+    "val-size": (int, "validation images (default: a tenth of the pool, at most 5000)"),
+    "test-size": (int, "test images (default: the whole test split)"),
+    "epochs": (int, "epochs (default 10)"),
+    "batch-size": (int, "batch size (default 64)"),
+    "seed": (int, "seed for the split, the initialisation and the augmentation (default 0)"),
+    "device": (str, "auto | cpu | cuda | mps"),
+    "unlabeled": (str, "unlabeled images to pseudo-label: a dataset spec or images:PATH"),
+    "unlabeled-size": (int, "use this many unlabeled images (default: all)"),
+    "pseudo": (str, "hard (labels above --threshold) | soft (the teachers' probabilities); default hard"),
+    "threshold": (float, "keep pseudo labels at least this confident (default 0.9 hard, none soft)"),
+}
+_DISTILL_FLAGS: dict[str, tuple[Any, str]] = {
+    "temperature": (float, "softmax temperature T (default: the policy's, else 4)"),
+    "alpha": (float, "weight of the teacher's term, 0..1 (default: the policy's, else 0.9)"),
+    "teacher-view": (str, "augmented (teachers see the student's batch) | clean (cached once); default augmented"),
+}
+
+
+def _add_flags(parser: argparse.ArgumentParser, flags: dict[str, tuple[Any, str]]) -> None:
+    for flag, (kind, text) in flags.items():
+        parser.add_argument(f"--{flag}", type=kind, help=text)
+
+
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policy", required=True, metavar="JSON", help="the policy to train with")
+    parser.add_argument("--model", help="backbone (default: the policy's, else efficientnet-lite0)")
+    _add_flags(parser, _TRAIN_FLAGS)
+    parser.add_argument("-o", "--output", required=True, metavar="RUN_DIR",
+                        help="run directory: weights, metrics, curves; the same one resumes")
+
+
+def _distill_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--teacher", action="append", required=True, metavar="RUN_DIR",
+                        help="a finished run to learn from; repeat for several teachers")
+    parser.add_argument("--student", required=True, metavar="MODEL", help="the student's backbone")
+    parser.add_argument("--policy", required=True, metavar="JSON", help="the policy to train with")
+    _add_flags(parser, {**_TRAIN_FLAGS, **_DISTILL_FLAGS})
+    parser.add_argument("-o", "--output", required=True, metavar="RUN_DIR",
+                        help="run directory: weights, metrics, curves; the same one resumes")
+
+
+def _run_training(args: argparse.Namespace) -> int:
+    from policysearch.policy import load_policy
+    from policysearch.runs import RunSpec, train_run
+
+    fields = {flag.replace("-", "_") for flag in {**_TRAIN_FLAGS, **_DISTILL_FLAGS}}
+    given = {name: getattr(args, name) for name in fields if getattr(args, name, None) is not None}
+    model = getattr(args, "student", None) or args.model
+    spec = RunSpec(load_policy(args.policy), output=args.output, model=model,
+                   teachers=tuple(getattr(args, "teacher", None) or ()), **given)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        result = train_run(spec)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; finished epochs are saved in {args.output}. Run the same command "
+              f"again to resume.", file=sys.stderr)
+        return 130
+    metrics = result.metrics
+    print(f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['epochs']} epochs "
+          f"(val {metrics['val_accuracy'][-1]:.4f}); wrote {result.run_dir}/ "
+          f"model.pt, metrics.json, curves.png")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "run": Command("search policies (resumes a study of the same name)", _run_arguments, _run_run),
     "show": Command("summarise a study: trials, best, baselines, final check", _study_arguments, _run_show),
     "export": Command("write a study's best policy as JSON", _export_arguments, _run_export),
     "dashboard": Command("start optuna-dashboard on the studies", _dashboard_arguments, _run_dashboard),
+    "train": Command("train a model with a policy into a run directory (resumable)", _train_arguments,
+                     _run_training),
+    "distill": Command("train a student from teachers' outputs and the labels (resumable)", _distill_arguments,
+                       _run_training),
     "preview": Command(
         "write a PNG grid of real images under random draws of a policy",
         _preview_arguments,

@@ -1,0 +1,264 @@
+"""``policysearch train`` and ``distill``: from a policy to a trained model in a run directory.
+
+A :class:`RunSpec` says what to train: the policy, the data, the model, and
+optionally teachers (run directories of earlier runs: knowledge distillation)
+and unlabeled images (pseudo labels from the teachers; without teachers, a
+first model trained on the labeled images is the teacher: self-training).
+:func:`train_run` loads everything, labels the unlabeled images, and hands
+the work to :func:`policysearch.fit.fit`, which makes it resumable.
+
+Example:
+    >>> from policysearch.policy import load_policy
+    >>> spec = RunSpec(load_policy("studies/fashion-mnist-efficientnet-lite0/best_policy.json"),
+    ...                output="runs/teacher", epochs=10)
+    >>> result = train_run(spec)  # doctest: +SKIP
+    >>> student = RunSpec(spec.policy, output="runs/student", model="tiny-cnn", weights=None,
+    ...                   teachers=("runs/teacher",), unlabeled="fashion-mnist", unlabeled_size=20000)
+    >>> train_run(student).test_accuracy  # doctest: +SKIP
+    0.86
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping, TextIO
+
+import numpy as np
+
+from policysearch.errors import ConfigError, TrainingError
+from policysearch.fit import RUN_FILES, FitConfig, FitResult, TrainingSet, fit, read_json
+from policysearch.schema import check_choice, check_int, check_number
+
+__all__ = ["RunSpec", "train_run", "load_teacher", "PSEUDO_MODES", "DEFAULT_THRESHOLD"]
+
+PSEUDO_MODES = ("hard", "soft")
+DEFAULT_THRESHOLD = {"hard": 0.9, "soft": None}  # None keeps every row
+MAX_DEFAULT_VAL = 5000
+DEFAULT_DATASET, DEFAULT_MODEL, DEFAULT_IMAGE_SIZE = "fashion-mnist", "efficientnet-lite0", 32
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One train or distill run. ``None`` fields take their defaults from
+    the teachers' run (dataset, image size) or the policy's provenance,
+    then from the built-in default job."""
+
+    policy: Any
+    output: str
+    dataset: str | None = None
+    model: str | None = None
+    weights: str | None = "DEFAULT"
+    image_size: int | None = None
+    train_size: int | None = None  # None: the whole training pool less validation
+    val_size: int | None = None  # None: a tenth of the pool, at most 5,000
+    test_size: int | None = None  # None: the whole test split
+    epochs: int = 10
+    batch_size: int = 64
+    seed: int = 0
+    device: str = "auto"
+    teachers: tuple[str, ...] = ()
+    temperature: float | None = None  # None: the policy's distillation block, else 4
+    alpha: float | None = None  # None: the policy's distillation block, else 0.9
+    teacher_view: str = "augmented"
+    unlabeled: str | None = None
+    unlabeled_size: int | None = None
+    pseudo: str = "hard"
+    threshold: float | None = None  # None: 0.9 for hard labels, keep all soft ones
+
+    def __post_init__(self) -> None:
+        from policysearch.distill import TEACHER_VIEWS
+
+        object.__setattr__(self, "teachers", tuple(str(t) for t in self.teachers))
+        if isinstance(self.weights, str) and self.weights.lower() == "none":
+            object.__setattr__(self, "weights", None)
+        for name in ("train_size", "val_size", "test_size", "unlabeled_size", "image_size"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), low=1, error=ConfigError)
+        check_int("epochs", self.epochs, low=1, error=ConfigError)
+        check_choice("teacher_view", self.teacher_view, TEACHER_VIEWS, error=ConfigError)
+        check_choice("pseudo", self.pseudo, PSEUDO_MODES, error=ConfigError)
+        if self.threshold is not None:
+            check_number("threshold", self.threshold, low=0, high=1, error=ConfigError)
+        if self.temperature is not None:
+            check_number("temperature", self.temperature, low=0, low_open=True, error=ConfigError)
+        if self.alpha is not None:
+            check_number("alpha", self.alpha, low=0, high=1, error=ConfigError)
+        if not self.output:
+            raise ConfigError("output should name a run directory, but got ''")
+
+    @property
+    def kind(self) -> str:
+        return "distill" if self.teachers else "train"
+
+
+def load_teacher(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
+    """A finished run's model (eval mode) and its description from run.json.
+
+    Example:
+        >>> model, info = load_teacher("runs/teacher")  # doctest: +SKIP
+        >>> info["model"], info["image_size"]  # doctest: +SKIP
+        ('efficientnet-lite0', 32)
+    """
+    import torch
+
+    from policysearch.models import build_model
+
+    run_dir = Path(run_dir)
+    weights = run_dir / RUN_FILES["model"]
+    if not (run_dir / RUN_FILES["run"]).is_file():
+        raise TrainingError(f"teacher {str(run_dir)!r} is not a run directory (no {RUN_FILES['run']})")
+    if not weights.is_file():
+        raise TrainingError(f"teacher {str(run_dir)!r} has not finished training (no {RUN_FILES['model']}); "
+                            f"run its train command again to finish it")
+    info = read_json(run_dir / RUN_FILES["run"])["description"]
+    model = build_model(info["model"], len(info["classes"]), image_size=info["image_size"], weights=None)
+    try:
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except Exception as exc:  # noqa: BLE001 - a damaged file, whatever the exception
+        raise TrainingError(f"cannot load teacher weights {str(weights)!r}: {str(exc).splitlines()[0]}") from None
+    return model.eval(), info
+
+
+def train_run(spec: RunSpec, stream: TextIO = sys.stderr) -> FitResult:
+    """Train (or resume) the run ``spec`` describes; see the module docstring."""
+    from policysearch.data import load_source, load_unlabeled
+
+    teachers = [load_teacher(path) for path in spec.teachers]
+    spec = _with_defaults(spec, [info for _, info in teachers])
+    source = load_source(spec.dataset, image_size=spec.image_size)
+    splits = _splits(source, spec)
+    for (_, info), path in zip(teachers, spec.teachers):
+        _check_teacher(info, path, splits.classes, spec.image_size)
+    train = TrainingSet(splits.train.images, splits.train.labels)
+    notes: dict[str, Any] = {}
+    if spec.unlabeled is not None:
+        same = spec.unlabeled == spec.dataset
+        unlabeled = load_unlabeled(spec.unlabeled, image_size=spec.image_size, size=spec.unlabeled_size,
+                                   exclude=(splits.train, splits.val) if same else (), seed=spec.seed)
+        labelers = [model for model, _ in teachers] or [_self_teacher(spec, stream)]
+        train, notes = _add_pseudo_labels(train, unlabeled, labelers, spec, splits.num_classes)
+        print(_describe_pseudo(notes["pseudo_labels"]), file=stream, flush=True)
+    model = _student(spec, splits.num_classes)
+    teaching = None
+    if teachers:
+        from policysearch.distill import Teaching
+
+        teaching = Teaching(tuple(m for m, _ in teachers), temperature=spec.temperature, alpha=spec.alpha,
+                            view=spec.teacher_view)
+    description = _description(spec, splits)
+    config = FitConfig(epochs=spec.epochs, batch_size=spec.batch_size, seed=spec.seed, device=spec.device)
+    print(f"{spec.kind} {spec.model} on {len(train.rows)} images ({spec.dataset}, {spec.epochs} epochs) "
+          f"-> {spec.output}", file=stream, flush=True)
+    return fit(model, spec.policy, train, splits.val, splits.test, config, spec.output, teaching=teaching,
+               description=description, notes=notes, on_epoch=_progress(stream, spec.epochs))
+
+
+def _with_defaults(spec: RunSpec, teacher_infos: list[dict[str, Any]]) -> RunSpec:
+    """Fill unset fields from the first teacher, then the policy's provenance, then the defaults."""
+    provenance = spec.policy.provenance
+    first = teacher_infos[0] if teacher_infos else {}
+    block = getattr(spec.policy, "distillation", None)
+    from policysearch.distill import DEFAULT_ALPHA, DEFAULT_TEMPERATURE
+
+    return replace(
+        spec,
+        dataset=spec.dataset or first.get("dataset") or (provenance and provenance.dataset) or DEFAULT_DATASET,
+        model=spec.model or (provenance and provenance.model) or DEFAULT_MODEL,
+        image_size=spec.image_size or first.get("image_size") or (provenance and provenance.image_size)
+        or DEFAULT_IMAGE_SIZE,
+        temperature=spec.temperature or (block.temperature if block else DEFAULT_TEMPERATURE),
+        alpha=spec.alpha if spec.alpha is not None else (block.alpha if block else DEFAULT_ALPHA),
+        threshold=spec.threshold if spec.threshold is not None else DEFAULT_THRESHOLD[spec.pseudo],
+    )
+
+
+def _splits(source: Any, spec: RunSpec) -> Any:
+    from policysearch.data import make_splits
+
+    pool = len(source.train)
+    val_size = spec.val_size or min(MAX_DEFAULT_VAL, max(round(pool / 10), 2 * source.num_classes))
+    train_size = spec.train_size or pool - val_size
+    return make_splits(source, train_size=train_size, val_size=val_size, test_size=spec.test_size, seed=spec.seed)
+
+
+def _check_teacher(info: Mapping[str, Any], path: str, classes: tuple[str, ...], image_size: int) -> None:
+    if tuple(info["classes"]) != tuple(classes):
+        raise TrainingError(f"teacher {path!r} knows classes {list(info['classes'])[:4]}..., "
+                            f"not the dataset's {list(classes)[:4]}...")
+    if info["image_size"] != image_size:
+        raise TrainingError(f"teacher {path!r} was trained on {info['image_size']}px images, "
+                            f"but this run uses {image_size}px")
+
+
+def _self_teacher(spec: RunSpec, stream: TextIO) -> Any:
+    """Self-training: first train the same model on the labeled images alone (resumable too)."""
+    path = str(Path(spec.output) / "teacher")
+    print(f"self-training: training the teacher on the labeled images first -> {path}", file=stream, flush=True)
+    train_run(replace(spec, output=path, unlabeled=None, unlabeled_size=None), stream)
+    return load_teacher(path)[0]
+
+
+def _add_pseudo_labels(train: TrainingSet, unlabeled: Any, labelers: list[Any], spec: RunSpec,
+                       num_classes: int) -> tuple[TrainingSet, dict[str, Any]]:
+    """Labeled rows as one-hot, then the kept unlabeled rows with their pseudo targets."""
+    from policysearch.distill import agreement_with_truth, teacher_probabilities, vote_pseudo_labels
+    from policysearch.train import resolve_device
+
+    device = resolve_device(spec.device)
+    probs = []
+    for model in labelers:
+        model.to(device)
+        probs.append(teacher_probabilities(model, unlabeled.images, device=device).numpy())
+    kept = vote_pseudo_labels(probs, mode=spec.pseudo, threshold=spec.threshold)
+    targets = kept.targets.astype(np.float32) if kept.soft else np.eye(num_classes, dtype=np.float32)[kept.targets]
+    images = np.concatenate([train.images, unlabeled.images[kept.indices]])
+    rows = np.concatenate([np.eye(num_classes, dtype=np.float32)[train.rows], targets])
+    agreement = agreement_with_truth(kept, unlabeled.truth) if unlabeled.truth is not None else None
+    notes = {"pseudo_labels": {
+        "source": unlabeled.name, "offered": len(unlabeled.images), "kept": len(kept), "mode": spec.pseudo,
+        "threshold": spec.threshold, "teachers": len(labelers),
+        "agreement_with_truth": None if agreement is None or agreement != agreement else agreement,
+    }}
+    return TrainingSet(images, rows), notes
+
+
+def _describe_pseudo(stats: Mapping[str, Any]) -> str:
+    agreement = stats["agreement_with_truth"]
+    truth = f"; {agreement:.1%} agree with the true labels" if agreement is not None else ""
+    return (f"pseudo labels ({stats['mode']}, threshold {stats['threshold']}): kept {stats['kept']} of "
+            f"{stats['offered']} unlabeled images{truth}")
+
+
+def _student(spec: RunSpec, num_classes: int) -> Any:
+    from policysearch.models import build_model
+
+    return build_model(spec.model, num_classes, image_size=spec.image_size, weights=spec.weights, seed=spec.seed)
+
+
+def _description(spec: RunSpec, splits: Any) -> dict[str, Any]:
+    """What the run is (run.json): the same description resumes it, another is refused."""
+    policy = spec.policy.to_json()
+    policy.pop("score", None)
+    policy.pop("provenance", None)
+    return {
+        "kind": spec.kind, "dataset": spec.dataset, "classes": list(splits.classes), "model": spec.model,
+        "weights": spec.weights, "image_size": spec.image_size, "train_size": len(splits.train),
+        "val_size": len(splits.val), "test_size": len(splits.test), "policy": policy,
+        "teachers": [str(Path(t).resolve()) for t in spec.teachers],
+        "temperature": spec.temperature if spec.teachers else None,
+        "alpha": spec.alpha if spec.teachers else None,
+        "teacher_view": spec.teacher_view if spec.teachers else None,
+        "unlabeled": spec.unlabeled, "unlabeled_size": spec.unlabeled_size,
+        "pseudo": spec.pseudo if spec.unlabeled else None,
+        "threshold": spec.threshold if spec.unlabeled else None,
+    }
+
+
+def _progress(stream: TextIO, epochs: int) -> Any:
+    def report(epoch: int, metrics: Mapping[str, float]) -> None:
+        print(f"  epoch {epoch}/{epochs}: train loss {metrics['train_loss']:.4f}, "
+              f"val accuracy {metrics['val_accuracy']:.4f} ({metrics['seconds']:.0f} s)", file=stream, flush=True)
+
+    return report
