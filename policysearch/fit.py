@@ -125,6 +125,7 @@ def fit(
     teaching: Any = None,
     description: Mapping[str, Any] | None = None,
     notes: Mapping[str, Any] | None = None,
+    on_start: Callable[[int], None] | None = None,
     on_epoch: EpochHook | None = None,
 ) -> FitResult:
     """Train ``model`` (a fresh :class:`~policysearch.models.TransferModel`) into ``run_dir``.
@@ -133,13 +134,15 @@ def fit(
     ``run_dir`` holds a checkpoint of the same run (same ``description`` and
     ``config``), training resumes after its last finished epoch; a finished
     run is returned as it is. ``notes`` (e.g. pseudo-label counts) are copied
-    into metrics.json. ``on_epoch(epoch, metrics)`` is called after each
-    epoch's checkpoint is written.
+    into metrics.json. ``on_start(epoch)`` is called once the directory is
+    claimed, with the epoch training resumes after (0: a fresh start);
+    ``on_epoch(epoch, metrics)`` after each epoch's checkpoint is written.
     """
     run_dir = Path(run_dir)
     # The device is not part of what a run is: a run started on a GPU may resume on a CPU.
     settings = {k: v for k, v in asdict(config).items() if k != "device"}
-    identity = {"description": dict(description or {}), "fit": settings}
+    recipe = {k: v for k, v in policy.to_json().items() if k not in ("score", "provenance")}
+    identity = {"description": dict(description or {}), "policy": recipe, "fit": settings}
     _claim(run_dir, identity)
     metrics_path = run_dir / RUN_FILES["metrics"]
     if (run_dir / RUN_FILES["model"]).is_file() and metrics_path.is_file():
@@ -155,7 +158,8 @@ def fit(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
     history: list[dict[str, float]] = []
     start_epoch = _resume(run_dir, model, optimizer, scheduler, rng, history, device)
-    augment = policy.transform(rng=rng) if policy.num_ops > 0 else None
+    if on_start is not None:
+        on_start(start_epoch)
     mixer = policy.batch_mixer(int(model.head.out_features), rng=rng)
     rows = train.rows
     if teaching is not None:
@@ -163,6 +167,10 @@ def fit(
         rows = teaching.rows(train.images, train.rows, int(model.head.out_features), device=device)
     for epoch in range(start_epoch + 1, config.epochs + 1):
         began = time.perf_counter()
+        # A new RandAugment each epoch: it draws its op choices from rng in
+        # blocks, and a buffer left over from the last epoch is state the
+        # checkpoint would not hold. Fresh per epoch, a resumed run draws the same.
+        augment = policy.transform(rng=rng) if policy.num_ops > 0 else None
         loss = train_epoch(model, optimizer, scheduler,
                            batches(train.images, rows, config.batch_size, rng, augment),
                            mixer=mixer, device=device, approach=policy.transfer.approach, teaching=teaching)

@@ -112,7 +112,9 @@ def load_teacher(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     if not weights.is_file():
         raise TrainingError(f"teacher {str(run_dir)!r} has not finished training (no {RUN_FILES['model']}); "
                             f"run its train command again to finish it")
-    info = read_json(run_dir / RUN_FILES["run"])["description"]
+    info = read_json(run_dir / RUN_FILES["run"]).get("description")
+    if not isinstance(info, dict) or not {"model", "classes", "image_size"} <= info.keys():
+        raise TrainingError(f"teacher {str(run_dir)!r} has a run.json that does not describe a model")
     model = build_model(info["model"], len(info["classes"]), image_size=info["image_size"], weights=None)
     try:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
@@ -121,8 +123,9 @@ def load_teacher(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     return model.eval(), info
 
 
-def train_run(spec: RunSpec, stream: TextIO = sys.stderr) -> FitResult:
-    """Train (or resume) the run ``spec`` describes; see the module docstring."""
+def train_run(spec: RunSpec, stream: TextIO | None = None) -> FitResult:
+    """Train (or resume) the run ``spec`` describes; progress goes to ``stream`` (stderr)."""
+    stream = stream or sys.stderr
     from policysearch.data import load_source, load_unlabeled
 
     teachers = [load_teacher(path) for path in spec.teachers]
@@ -149,10 +152,9 @@ def train_run(spec: RunSpec, stream: TextIO = sys.stderr) -> FitResult:
                             view=spec.teacher_view)
     description = _description(spec, splits)
     config = FitConfig(epochs=spec.epochs, batch_size=spec.batch_size, seed=spec.seed, device=spec.device)
-    print(f"{spec.kind} {spec.model} on {len(train.rows)} images ({spec.dataset}, {spec.epochs} epochs) "
-          f"-> {spec.output}", file=stream, flush=True)
     return fit(model, spec.policy, train, splits.val, splits.test, config, spec.output, teaching=teaching,
-               description=description, notes=notes, on_epoch=_progress(stream, spec.epochs))
+               description=description, notes=notes, on_start=_header(stream, spec, len(train.rows)),
+               on_epoch=_progress(stream, spec.epochs))
 
 
 def _with_defaults(spec: RunSpec, teacher_infos: list[dict[str, Any]]) -> RunSpec:
@@ -239,13 +241,10 @@ def _student(spec: RunSpec, num_classes: int) -> Any:
 
 def _description(spec: RunSpec, splits: Any) -> dict[str, Any]:
     """What the run is (run.json): the same description resumes it, another is refused."""
-    policy = spec.policy.to_json()
-    policy.pop("score", None)
-    policy.pop("provenance", None)
     return {
         "kind": spec.kind, "dataset": spec.dataset, "classes": list(splits.classes), "model": spec.model,
         "weights": spec.weights, "image_size": spec.image_size, "train_size": len(splits.train),
-        "val_size": len(splits.val), "test_size": len(splits.test), "policy": policy,
+        "val_size": len(splits.val), "test_size": len(splits.test),
         "teachers": [str(Path(t).resolve()) for t in spec.teachers],
         "temperature": spec.temperature if spec.teachers else None,
         "alpha": spec.alpha if spec.teachers else None,
@@ -254,6 +253,15 @@ def _description(spec: RunSpec, splits: Any) -> dict[str, Any]:
         "pseudo": spec.pseudo if spec.unlabeled else None,
         "threshold": spec.threshold if spec.unlabeled else None,
     }
+
+
+def _header(stream: TextIO, spec: RunSpec, images: int) -> Any:
+    def start(epoch: int) -> None:
+        resuming = f", resuming after epoch {epoch}" if epoch else ""
+        print(f"{spec.kind} {spec.model} on {images} images ({spec.dataset}, {spec.epochs} epochs{resuming}) "
+              f"-> {spec.output}", file=stream, flush=True)
+
+    return start
 
 
 def _progress(stream: TextIO, epochs: int) -> Any:

@@ -11,13 +11,16 @@ import torch
 from policysearch.distill import (
     DistillationLoss,
     PseudoLabels,
+    Teaching,
     agreement_with_truth,
     distillation_loss,
+    distillation_loss_from_probs,
     hard_vote,
     pseudo_label,
     soft_vote,
     soften,
     teacher_probabilities,
+    vote_pseudo_labels,
 )
 from policysearch.errors import TrainingError
 from policysearch.models import build_model
@@ -297,3 +300,85 @@ def test_teacher_probabilities_rejects_bad_arguments(tiny_teacher, images):
         teacher_probabilities(tiny_teacher, images, batch_size=0)
     with pytest.raises(TrainingError, match="uint8 array .* float32"):
         teacher_probabilities(tiny_teacher, images.astype(np.float32))
+
+
+# --------------------------------------------------------------------------- teachers as probabilities
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    return np.exp(_log_softmax(x))
+
+
+def test_loss_from_probs_equals_the_logit_form():
+    for temperature, alpha in [(1.0, 0.3), (4.0, 0.9)]:
+        a = distillation_loss(torch.tensor(STUDENT), torch.tensor(TEACHER), torch.tensor(INT_LABELS),
+                              temperature=temperature, alpha=alpha)
+        b = distillation_loss_from_probs(torch.tensor(STUDENT), soften(torch.tensor(TEACHER), temperature),
+                                         torch.tensor(INT_LABELS), temperature=temperature, alpha=alpha)
+        assert b.item() == pytest.approx(a.item(), rel=1e-5)
+
+
+def test_loss_from_an_ensemble_matches_hand_computation():
+    # Two teachers' softened probabilities averaged (the soft vote), then
+    # KL(mean || student) by hand in float64; a zero probability counts 0.
+    t, alpha = 2.0, 0.6
+    other = [[0.0, 4.0, -1.0], [2.0, -1.0, 0.0], [1.0, 1.0, 1.0]]
+    mean = (_softmax(np.array(TEACHER) / t) + _softmax(np.array(other) / t)) / 2
+    mean[0] = [1.0, 0.0, 0.0]  # a certain row: xlogy must give 0 * log 0 = 0
+    log_ps = _log_softmax(np.array(STUDENT) / t)
+    kl = (mean * (np.log(np.where(mean > 0, mean, 1.0)) - log_ps)).sum(axis=1).mean()
+    ce = -_log_softmax(np.array(STUDENT))[np.arange(3), INT_LABELS].mean()
+    got = distillation_loss_from_probs(torch.tensor(STUDENT), torch.tensor(mean, dtype=torch.float32),
+                                       torch.tensor(INT_LABELS), temperature=t, alpha=alpha)
+    assert got.item() == pytest.approx(alpha * t * t * kl + (1 - alpha) * ce, rel=1e-5)
+
+
+def test_loss_from_probs_rejects_logits_passed_by_mistake():
+    with pytest.raises(TrainingError, match="teacher_probs rows should sum to 1"):
+        distillation_loss_from_probs(torch.tensor(STUDENT), torch.tensor(TEACHER).abs(), torch.tensor(INT_LABELS))
+
+
+def test_vote_pseudo_labels_by_hand():
+    a = np.array([[0.9, 0.1, 0.0], [0.5, 0.4, 0.1], [0.1, 0.2, 0.7]])
+    b = np.array([[0.6, 0.3, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
+    c = np.array([[0.2, 0.7, 0.1], [0.2, 0.7, 0.1], [0.3, 0.3, 0.4]])
+    hard = vote_pseudo_labels([a, b, c], mode="hard", threshold=0.5)
+    # Votes: row 0 -> 0,0,1 (class 0, mean 0.567); row 1 -> 0,1,1 (class 1, mean 0.633);
+    # row 2 -> 2,2,2 (class 2, mean 0.567). All three reach 0.5.
+    assert hard.indices.tolist() == [0, 1, 2] and hard.targets.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(hard.confidence, [1.7 / 3, 1.9 / 3, 1.7 / 3])
+    assert vote_pseudo_labels([a, b, c], mode="hard", threshold=0.6).indices.tolist() == [1]
+    soft = vote_pseudo_labels([a, b, c], mode="soft", threshold=0.6)
+    assert soft.indices.tolist() == [1] and soft.soft
+    np.testing.assert_allclose(soft.targets, [(a[1] + b[1] + c[1]) / 3])
+    one = vote_pseudo_labels([a], mode="hard", threshold=0.7)
+    assert one.indices.tolist() == pseudo_label(a, threshold=0.7).indices.tolist() == [0, 2]
+    with pytest.raises(TrainingError, match="'sideways'"):
+        vote_pseudo_labels([a], mode="sideways")
+
+
+@pytest.mark.parametrize("view", ["clean", "augmented"])
+def test_teaching_gradient_reaches_the_student_only(tiny_teacher, images, view):
+    teaching = Teaching((tiny_teacher,), temperature=2.0, alpha=0.5, view=view)
+    teaching.prepare("cpu")
+    student = build_model("tiny-cnn", 3, image_size=16, weights=None, seed=1)
+    rows = torch.from_numpy(teaching.rows(images, np.array([0, 1, 2, 0, 1, 2, 0]), 3))
+    assert rows.shape == ((7, 6) if view == "clean" else (7, 3))
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    loss = teaching.loss(student(x), x, rows)
+    loss.backward()
+    assert all(p.grad is None for p in tiny_teacher.parameters())
+    assert all(p.grad is not None for p in student.parameters())
+    # Both views see the same clean images here, so they give the same loss.
+    with torch.no_grad():
+        expected = distillation_loss(student(x), tiny_teacher(x), rows[:, :3], temperature=2.0, alpha=0.5)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_teaching_rejects_bad_settings(tiny_teacher):
+    with pytest.raises(TrainingError, match="torch modules"):
+        Teaching(())
+    with pytest.raises(TrainingError, match="'sideways'"):
+        Teaching((tiny_teacher,), view="sideways")
+    with pytest.raises(TrainingError, match="alpha should be .* but got 2"):
+        Teaching((tiny_teacher,), alpha=2)
