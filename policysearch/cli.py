@@ -118,6 +118,8 @@ _RUN_FLAGS: dict[str, tuple[Any, str]] = {
     "output-dir": (str, "where studies/<study>/best_policy.json goes (default studies)"),
     "jobs": (int, "worker processes on this machine, sharing the study (default 1)"),
     "heartbeat": (int, "seconds between trial heartbeats; 6 missed mark a trial failed (default 10)"),
+    "teacher": (str, "a finished train run directory: search a student of it, temperature and alpha too"),
+    "teacher-view": (str, "augmented | clean: what the teacher sees (default augmented)"),
 }
 
 

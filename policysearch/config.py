@@ -30,8 +30,12 @@ PRUNERS = ("median", "hyperband", "none")
 # Keys that define what a trial's value means: a resumed study must keep them.
 SEARCH_KEYS = (
     "dataset", "model", "weights", "image_size", "train_size", "val_size", "epochs",
-    "batch_size", "seeds", "seed", "space",
+    "batch_size", "seeds", "seed", "space", "teacher", "teacher_view",
 )
+# Settings of distillation studies only: left out of other studies' stored
+# settings, so studies made before they existed still resume.
+DISTILL_KEYS = ("teacher", "teacher_view")
+DISTILL_SPACE_KEYS = ("temperature", "alpha")
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ class RunConfig:
     output_dir: str = "studies"
     jobs: int = 1  # worker processes on this machine, all on the one study
     heartbeat: int = 10  # seconds; a trial silent for 6 heartbeats belonged to a dead process
+    teacher: str | None = None  # a finished run directory: the proxy trains students of it
+    teacher_view: str = "augmented"
     space: SearchSpace = field(default_factory=SearchSpace)
 
     def __post_init__(self) -> None:
@@ -83,6 +89,9 @@ class RunConfig:
         check_choice("sampler", self.sampler, SAMPLERS, error=ConfigError)
         check_choice("pruner", self.pruner, PRUNERS, error=ConfigError)
         check_choice("device", self.device, ("auto", "cpu", "cuda", "mps"), error=ConfigError)
+        check_choice("teacher_view", self.teacher_view, ("augmented", "clean"), error=ConfigError)
+        if self.teacher is not None and (not isinstance(self.teacher, str) or not self.teacher):
+            raise ConfigError(f"teacher should be a run directory, but got {show(self.teacher)}")
         if not isinstance(self.final, bool):
             raise ConfigError(f"final should be true or false, but got {show(self.final)}")
         if self.study is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", str(self.study)):
@@ -109,7 +118,12 @@ class RunConfig:
     def search_settings(self) -> dict[str, Any]:
         """What defines a trial's value; stored in the study and compared on resume."""
         data = self.to_dict()
-        return {key: data[key] for key in SEARCH_KEYS}
+        settings = {key: data[key] for key in SEARCH_KEYS}
+        if self.teacher is None:
+            for key in DISTILL_KEYS:
+                del settings[key]
+            settings["space"] = {k: v for k, v in settings["space"].items() if k not in DISTILL_SPACE_KEYS}
+        return settings
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (the space as a table)."""

@@ -33,8 +33,12 @@ def final_check(
     *,
     seeds: int = 2,
     progress: Callable[[str], None] | None = None,
+    teaching: Any = None,
 ) -> dict[str, dict[str, Any]]:
-    """Test accuracy (mean, std, values) of the best policy and each baseline."""
+    """Test accuracy (mean, std, values) of the best policy and each baseline
+    (students of ``teaching`` in a distillation study)."""
+    from policysearch.objective import teaching_for
+
     candidates = {"best": trial_policy(best_trial(study))}
     candidates.update({name: trial_policy(t) for name, t in baseline_trials(study).items()})
     table: dict[str, dict[str, Any]] = {}
@@ -48,7 +52,8 @@ def final_check(
                 if progress is not None:
                     progress(f"final check: {label}, seed {k + 1}/{seeds}")
                 config = replace(proxy, seed=FINAL_SEED_OFFSET + k)
-                result = proxy_finetune(policy, model_factory, splits.train, splits.val, config, test=splits.test)
+                result = proxy_finetune(policy, model_factory, splits.train, splits.val, config, test=splits.test,
+                                        teaching=teaching_for(teaching, policy))
                 values.append(float("nan") if result.test_accuracy is None else result.test_accuracy)
             same = _summary(values)
             measured.append((policy, same))

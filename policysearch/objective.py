@@ -23,7 +23,7 @@ import optuna
 from policysearch.space import SearchSpace
 from policysearch.train import ProxyConfig, proxy_finetune
 
-__all__ = ["Objective"]
+__all__ = ["Objective", "teaching_for"]
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,14 @@ class Objective:
     model_factory: Callable[[], Any]
     proxy: ProxyConfig
     seeds: int = 1
+    teaching: Any = None  # a policysearch.distill.Teaching: trials then train students of it
+
+    def teaching_for(self, policy: Any) -> Any:
+        """The teaching with the trial's temperature and alpha (None without a teacher)."""
+        return teaching_for(self.teaching, policy)
 
     def __call__(self, trial: optuna.Trial) -> float:
-        policy = self.space.suggest(trial)
+        policy = self.space.suggest(trial, distill=self.teaching is not None)
         trial.set_user_attr("policy", policy.to_json())
         start = time.perf_counter()
         accuracies: list[float] = []
@@ -67,13 +72,20 @@ class Objective:
 
         config = replace(self.proxy, seed=self.proxy.seed + k)
         result = proxy_finetune(policy, self.model_factory, self.splits.train, self.splits.val,
-                                config, report=report)
+                                config, report=report, teaching=self.teaching_for(policy))
         done["device"] = result.device
         if result.status != "ok" or result.val_accuracy is None:
             done["epochs"] += 1  # the epoch that diverged was spent too
             trial.set_user_attr("failure", result.reason)
             raise optuna.TrialPruned(f"diverged: {result.reason}")
         return result.val_accuracy
+
+
+def teaching_for(teaching: Any, policy: Any) -> Any:
+    """``teaching`` with the policy's distillation settings; None when either is absent."""
+    if teaching is None or policy.distillation is None:
+        return teaching
+    return replace(teaching, temperature=policy.distillation.temperature, alpha=policy.distillation.alpha)
 
 
 def _release_device_memory(exc: Exception) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "INTERPOLATIONS",
     "Mixing",
     "Transfer",
+    "Distillation",
     "Score",
     "Provenance",
     "Policy",
@@ -89,6 +90,23 @@ class Transfer:
             schema.check_number(
                 "transfer.backbone_lr", self.backbone_lr, low=0.0, low_open=True
             )
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """Knowledge-distillation settings a search found (or a user chose).
+
+    The student's loss is ``alpha * T^2 * KL(teacher_T || student_T)
+    + (1 - alpha) * CE``, T the softmax ``temperature``; see
+    :func:`policysearch.distill.distillation_loss`.
+    """
+
+    temperature: float = 4.0
+    alpha: float = 0.9
+
+    def __post_init__(self) -> None:
+        schema.check_number("distillation.temperature", self.temperature, low=0.0, low_open=True)
+        schema.check_number("distillation.alpha", self.alpha, low=0.0, high=1.0)
 
 
 @dataclass(frozen=True)
@@ -165,6 +183,7 @@ class Policy:
     fill: int | tuple[int, ...] = 0
     mixing: Mixing | None = None
     transfer: Transfer = field(default_factory=Transfer)
+    distillation: Distillation | None = None  # only for a student taught by a teacher
     score: Score | None = None
     provenance: Provenance | None = None
 
@@ -175,7 +194,8 @@ class Policy:
         object.__setattr__(self, "ops", _check_ops(self.ops))
         schema.check_choice("augmentation.interpolation", self.interpolation, INTERPOLATIONS)
         object.__setattr__(self, "fill", _check_fill(self.fill))
-        for name, kind in (("mixing", Mixing), ("score", Score), ("provenance", Provenance)):
+        for name, kind in (("mixing", Mixing), ("distillation", Distillation), ("score", Score),
+                           ("provenance", Provenance)):
             value = getattr(self, name)
             if value is not None and not isinstance(value, kind):
                 raise PolicyError(f"{name} should be a {kind.__name__} or None, but got {value!r}")
@@ -201,6 +221,8 @@ class Policy:
             },
             "mixing": None if self.mixing is None else _plain(self.mixing),
             "transfer": _plain(self.transfer),
+            # Only in a distilled student's policy: other documents stay as they were.
+            **({} if self.distillation is None else {"distillation": _plain(self.distillation)}),
             "score": None if self.score is None else _plain(self.score),
             "provenance": None if self.provenance is None else _plain(self.provenance),
         }
@@ -321,7 +343,7 @@ class Policy:
 
 # -- loading ---------------------------------------------------------------
 
-_TOP_KEYS = {"format", "version", "augmentation", "mixing", "transfer", "score", "provenance"}
+_TOP_KEYS = {"format", "version", "augmentation", "mixing", "transfer", "distillation", "score", "provenance"}
 _AUG_KEYS = {
     "kind",
     "num_ops",
@@ -399,6 +421,7 @@ def _from_document(doc: Any) -> Policy:
         **kwargs,
         mixing=_optional_block(doc, "mixing", Mixing),
         transfer=_optional_block(doc, "transfer", Transfer) or Transfer(),
+        distillation=_optional_block(doc, "distillation", Distillation),
         score=_optional_block(doc, "score", Score),
         provenance=_optional_block(doc, "provenance", Provenance),
     )

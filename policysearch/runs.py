@@ -31,7 +31,7 @@ from policysearch.errors import ConfigError, TrainingError
 from policysearch.fit import RUN_FILES, FitConfig, FitResult, TrainingSet, fit, read_json
 from policysearch.schema import check_choice, check_int, check_number
 
-__all__ = ["RunSpec", "train_run", "load_teacher", "PSEUDO_MODES", "DEFAULT_THRESHOLD"]
+__all__ = ["RunSpec", "train_run", "load_teacher", "check_teacher", "PSEUDO_MODES", "DEFAULT_THRESHOLD"]
 
 PSEUDO_MODES = ("hard", "soft")
 DEFAULT_THRESHOLD = {"hard": 0.9, "soft": None}  # None keeps every row
@@ -133,7 +133,7 @@ def train_run(spec: RunSpec, stream: TextIO | None = None) -> FitResult:
     source = load_source(spec.dataset, image_size=spec.image_size)
     splits = _splits(source, spec)
     for (_, info), path in zip(teachers, spec.teachers):
-        _check_teacher(info, path, splits.classes, spec.image_size)
+        check_teacher(info, path, splits.classes, spec.image_size)
     train = TrainingSet(splits.train.images, splits.train.labels)
     notes: dict[str, Any] = {}
     if spec.unlabeled is not None:
@@ -185,7 +185,8 @@ def _splits(source: Any, spec: RunSpec) -> Any:
     return make_splits(source, train_size=train_size, val_size=val_size, test_size=spec.test_size, seed=spec.seed)
 
 
-def _check_teacher(info: Mapping[str, Any], path: str, classes: tuple[str, ...], image_size: int) -> None:
+def check_teacher(info: Mapping[str, Any], path: str, classes: tuple[str, ...], image_size: int) -> None:
+    """A teacher must know the dataset's classes and work at its image size."""
     if tuple(info["classes"]) != tuple(classes):
         raise TrainingError(f"teacher {path!r} knows classes {list(info['classes'])[:4]}..., "
                             f"not the dataset's {list(classes)[:4]}...")

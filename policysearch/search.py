@@ -21,7 +21,7 @@ from typing import Any, Callable, TextIO
 
 from policysearch.config import RunConfig
 
-__all__ = ["run_search", "SearchOutcome", "make_model_factory", "load_splits"]
+__all__ = ["run_search", "SearchOutcome", "make_model_factory", "load_splits", "load_teaching"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,18 @@ def make_model_factory(config: RunConfig, num_classes: int) -> Callable[[], Any]
     return factory
 
 
+def load_teaching(config: RunConfig, splits: Any) -> Any:
+    """The teacher of a distillation study (``config.teacher``), checked against the data; else None."""
+    if config.teacher is None:
+        return None
+    from policysearch.distill import Teaching
+    from policysearch.runs import check_teacher, load_teacher
+
+    model, info = load_teacher(config.teacher)
+    check_teacher(info, config.teacher, splits.classes, config.image_size)
+    return Teaching((model,), view=config.teacher_view)
+
+
 class Progress:
     """One line per finished trial: count, state, current best, elapsed and time left."""
 
@@ -99,7 +111,7 @@ def _clock(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
-def run_search(config: RunConfig, stream: TextIO = sys.stderr) -> SearchOutcome:
+def run_search(config: RunConfig, stream: TextIO | None = None) -> SearchOutcome:
     """Run (or resume) the study described by ``config`` and export its best policy.
 
     With ``config.jobs > 1`` the trials run in that many worker processes
@@ -113,12 +125,14 @@ def run_search(config: RunConfig, stream: TextIO = sys.stderr) -> SearchOutcome:
     from policysearch.storage import open_study
     from policysearch.train import ProxyConfig
 
+    stream = stream or sys.stderr  # looked up per call, not at import: callers may swap sys.stderr
     start = time.perf_counter()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what failed
     # Data and model first: a bad dataset or backbone fails before the study
     # is created or touched.
     splits = load_splits(config)
     factory = make_model_factory(config, splits.num_classes)
+    teaching = load_teaching(config, splits)
     study = open_study(config)
     finished = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
     print(f"study {study.study_name!r}: {finished} trials finished so far; running {config.trials} more "
@@ -130,12 +144,13 @@ def run_search(config: RunConfig, stream: TextIO = sys.stderr) -> SearchOutcome:
 
         run_workers(config, stream)
     else:
-        optimize(study, config, splits, factory, Progress(config.trials, config.timeout, stream), config.trials)
+        optimize(study, config, splits, factory, Progress(config.trials, config.timeout, stream), config.trials,
+                 teaching)
     table = None
     if config.final:
         proxy = ProxyConfig(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed, device=config.device)
         table = final_check(study, splits, factory, proxy, seeds=config.final_seeds,
-                            progress=lambda m: print(f"      {m}", file=stream, flush=True))
+                            progress=lambda m: print(f"      {m}", file=stream, flush=True), teaching=teaching)
         print(format_table(table), file=stream, flush=True)
     path = export_study(study, output_dir=config.output_dir)
     trial = best_trial(study)
@@ -144,13 +159,13 @@ def run_search(config: RunConfig, stream: TextIO = sys.stderr) -> SearchOutcome:
 
 
 def optimize(study: Any, config: RunConfig, splits: Any, factory: Callable[[], Any],
-             progress: Callable[[Any, Any], None], n_trials: int) -> None:
-    """``n_trials`` trials of the objective in this process."""
+             progress: Callable[[Any, Any], None], n_trials: int, teaching: Any = None) -> None:
+    """``n_trials`` trials of the objective in this process (students of ``teaching``, if given)."""
     from policysearch.objective import Objective
     from policysearch.train import ProxyConfig
 
     proxy = ProxyConfig(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed, device=config.device)
-    objective = Objective(config.space, splits, factory, proxy, seeds=config.seeds)
+    objective = Objective(config.space, splits, factory, proxy, seeds=config.seeds, teaching=teaching)
     # A failing trial (an exception, CUDA out of memory) is recorded as failed
     # with its reason, and the study carries on.
     study.optimize(objective, n_trials=n_trials, timeout=config.timeout, callbacks=[progress],

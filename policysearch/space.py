@@ -2,8 +2,9 @@
 
 Parameter names are stored forever in studies, so they never change:
 ``num_ops``, ``magnitude``, ``approach``, ``head_lr``, ``backbone_lr_ratio``
-(fine-tune only; backbone LR = head LR x ratio) and, when enabled,
-``cutmix_prob``.
+(fine-tune only; backbone LR = head LR x ratio), when enabled
+``cutmix_prob``, and in a distillation study (a search with a teacher)
+``temperature`` and ``alpha``.
 
 Example:
     >>> import optuna
@@ -21,7 +22,7 @@ from typing import Any, Mapping
 
 from policysearch.errors import ConfigError
 from policysearch.ops import TORCHVISION_OPS
-from policysearch.policy import APPROACHES, Mixing, Policy, Transfer
+from policysearch.policy import APPROACHES, Distillation, Mixing, Policy, Transfer
 from policysearch.schema import check_choice, check_int, check_number
 
 __all__ = ["SearchSpace", "DEFAULT_HEAD_LR", "DEFAULT_BACKBONE_LR_RATIO", "baseline_params", "BASELINES"]
@@ -44,14 +45,20 @@ class SearchSpace:
     backbone_lr_ratio: tuple[float, float] = (1e-3, 1.0)
     cutmix: bool = False  # also search CutMix's probability (alpha fixed at 1)
     ops: tuple[str, ...] = field(default=TORCHVISION_OPS)
+    # Searched only when a teacher takes part (``run --teacher``).
+    temperature: tuple[float, float] = (1.0, 10.0)
+    alpha: tuple[float, float] = (0.0, 1.0)
 
     def __post_init__(self) -> None:
-        for name in ("num_ops", "magnitude", "head_lr", "backbone_lr_ratio", "approaches", "ops"):
+        for name in ("num_ops", "magnitude", "head_lr", "backbone_lr_ratio", "approaches", "ops", "temperature",
+                     "alpha"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         _check_range("space.num_ops", self.num_ops, low=0, integer=True)
         _check_range("space.magnitude", self.magnitude, low=0, high=30, integer=True)
         _check_range("space.head_lr", self.head_lr, low=0.0)
         _check_range("space.backbone_lr_ratio", self.backbone_lr_ratio, low=0.0)
+        _check_range("space.temperature", self.temperature, low=0.0)
+        _check_range("space.alpha", self.alpha, low=0.0, high=1.0, open_low=False)
         if not self.approaches:
             raise ConfigError("space.approaches should name at least one approach, but got []")
         for approach in self.approaches:
@@ -61,8 +68,9 @@ class SearchSpace:
         except ValueError as exc:
             raise ConfigError(f"space.ops: {exc}") from None
 
-    def suggest(self, trial: Any) -> Policy:
-        """Sample a :class:`Policy` from an Optuna trial (or ``FixedTrial``)."""
+    def suggest(self, trial: Any, *, distill: bool = False) -> Policy:
+        """Sample a :class:`Policy` from an Optuna trial (or ``FixedTrial``);
+        with ``distill`` also the distillation temperature and alpha."""
         num_ops = trial.suggest_int("num_ops", *self.num_ops)
         magnitude = trial.suggest_int("magnitude", *self.magnitude)
         approach = trial.suggest_categorical("approach", list(self.approaches))
@@ -76,19 +84,28 @@ class SearchSpace:
         if self.cutmix:
             prob = trial.suggest_float("cutmix_prob", 0.0, 1.0)
             mixing = Mixing("cutmix", prob=prob, alpha=1.0) if prob > 0 else None
-        return Policy(num_ops=num_ops, magnitude=magnitude, ops=self.ops, mixing=mixing, transfer=transfer)
+        distillation = None
+        if distill:
+            temperature = trial.suggest_float("temperature", *self.temperature, log=True)
+            distillation = Distillation(temperature, trial.suggest_float("alpha", *self.alpha))
+        return Policy(num_ops=num_ops, magnitude=magnitude, ops=self.ops, mixing=mixing, transfer=transfer,
+                      distillation=distillation)
 
-    def default_transfer_params(self) -> dict[str, Any]:
-        """The default learning rates, as trial parameters (for baselines)."""
+    def default_transfer_params(self, *, distill: bool = False) -> dict[str, Any]:
+        """The default learning rates (and distillation settings), as trial parameters (for baselines)."""
         approach = "finetune" if "finetune" in self.approaches else self.approaches[0]
         params: dict[str, Any] = {"approach": approach, "head_lr": _clip(DEFAULT_HEAD_LR, self.head_lr)}
         if approach == "finetune":
             params["backbone_lr_ratio"] = _clip(DEFAULT_BACKBONE_LR_RATIO, self.backbone_lr_ratio)
         if self.cutmix:
             params["cutmix_prob"] = 0.0
+        if distill:
+            default = Distillation()
+            params["temperature"] = _clip(default.temperature, self.temperature)
+            params["alpha"] = _clip(default.alpha, self.alpha)
         return params
 
-    def grid(self, magnitude_step: int = 3) -> dict[str, list[Any]]:
+    def grid(self, magnitude_step: int = 3, *, distill: bool = False) -> dict[str, list[Any]]:
         """The RandAugment paper's protocol: every N by every ``magnitude_step``-th M,
         at the default learning rates (for ``GridSampler``)."""
         low, high = self.magnitude
@@ -96,7 +113,7 @@ class SearchSpace:
         if magnitudes[-1] != high:
             magnitudes.append(high)
         grid = {"num_ops": list(range(self.num_ops[0], self.num_ops[1] + 1)), "magnitude": magnitudes}
-        grid.update({key: [value] for key, value in self.default_transfer_params().items()})
+        grid.update({key: [value] for key, value in self.default_transfer_params(distill=distill).items()})
         return grid
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,13 +129,13 @@ class SearchSpace:
         return cls(**data)
 
 
-def baseline_params(space: SearchSpace) -> dict[str, dict[str, Any]]:
+def baseline_params(space: SearchSpace, *, distill: bool = False) -> dict[str, dict[str, Any]]:
     """Trial parameters of each baseline, keyed by the baseline's name."""
     out = {}
     for name, (num_ops, magnitude) in BASELINES.items():
         num_ops = min(max(num_ops, space.num_ops[0]), space.num_ops[1])
         magnitude = min(max(magnitude, space.magnitude[0]), space.magnitude[1])
-        out[name] = {"num_ops": num_ops, "magnitude": magnitude, **space.default_transfer_params()}
+        out[name] = {"num_ops": num_ops, "magnitude": magnitude, **space.default_transfer_params(distill=distill)}
     return out
 
 
@@ -126,13 +143,14 @@ def _clip(value: float, bounds: tuple[float, float]) -> float:
     return min(max(value, bounds[0]), bounds[1])
 
 
-def _check_range(name: str, bounds: Any, *, low: float, high: float | None = None, integer: bool = False) -> None:
+def _check_range(name: str, bounds: Any, *, low: float, high: float | None = None, integer: bool = False,
+                 open_low: bool = True) -> None:
     if len(bounds) != 2:
         raise ConfigError(f"{name} should be [low, high], but got {list(bounds)}")
     check = check_int if integer else check_number
     kwargs: dict[str, Any] = {"low": low, "high": high, "error": ConfigError}
     if not integer:
-        kwargs["low_open"] = low == 0.0
+        kwargs["low_open"] = open_low and low == 0.0
     lo = check(name, bounds[0], **kwargs)
     hi = check(name, bounds[1], **kwargs)
     if lo > hi:

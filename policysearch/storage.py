@@ -130,7 +130,7 @@ def make_sampler(config: RunConfig, offset: int = 0) -> Any:
     if config.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if config.sampler == "grid":
-        return optuna.samplers.GridSampler(config.space.grid(), seed=seed)
+        return optuna.samplers.GridSampler(config.space.grid(distill=config.teacher is not None), seed=seed)
     with _quiet_optuna():
         return optuna.samplers.TPESampler(
             seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
@@ -208,7 +208,7 @@ def _initialise(study: Any, config: RunConfig, settings: dict[str, Any]) -> None
     study.set_user_attr("storage", redact(config.storage_url))
     study.set_user_attr("dataset", config.dataset)
     study.set_user_attr("model", config.model)
-    for baseline, params in baseline_params(config.space).items():
+    for baseline, params in baseline_params(config.space, distill=config.teacher is not None).items():
         study.enqueue_trial(params, user_attrs={"baseline": baseline}, skip_if_exists=True)
 
 

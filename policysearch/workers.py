@@ -63,7 +63,7 @@ def run_workers(config: RunConfig, stream: TextIO) -> None:
 def _worker(config_data: dict[str, Any], index: int, trials: int, threads: int) -> None:
     import torch
 
-    from policysearch.search import Progress, load_splits, make_model_factory, optimize
+    from policysearch.search import Progress, load_splits, load_teaching, make_model_factory, optimize
     from policysearch.storage import open_study
 
     torch.set_num_threads(threads)
@@ -75,7 +75,8 @@ def _worker(config_data: dict[str, Any], index: int, trials: int, threads: int) 
         study = open_study(config)
         splits = load_splits(config)
         factory = make_model_factory(config, splits.num_classes)
-        optimize(study, config, splits, factory, Progress(trials, config.timeout, sys.stderr, f"w{index} "), trials)
+        optimize(study, config, splits, factory, Progress(trials, config.timeout, sys.stderr, f"w{index} "), trials,
+                 load_teaching(config, splits))
     except KeyboardInterrupt:
         sys.exit(130)
     except PolicySearchError as exc:

@@ -165,3 +165,51 @@ def test_load_teacher_gives_the_trained_model(digits_teacher):
     assert accuracy == pytest.approx(metrics_of(digits_teacher)["test_accuracy"])
     assert info["classes"] == list(splits.classes) and not model.training
     assert np.isclose(probs.sum(1).numpy(), 1.0, atol=1e-5).all()
+
+
+# --------------------------------------------------------------------------- a search that tunes T and alpha
+
+
+def test_a_study_with_a_teacher_searches_temperature_and_alpha(tmp_path, policy_file, digits_teacher, capsys):
+    import optuna
+
+    from policysearch.policy import load_policy
+
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    search = ["run", "--teacher", str(digits_teacher), "--model", "tiny-cnn", "--weights", "none", *DIGITS,
+              "--epochs", "1", "--trials", "4", "--final-seeds", "1", "--study", "kd", "--storage", storage,
+              "--output-dir", str(tmp_path)]
+    assert main(search) == 0
+    study = optuna.load_study(study_name="kd", storage=storage)
+    trials = study.get_trials()
+    assert len(trials) == 4 and all({"temperature", "alpha"} <= t.params.keys() for t in trials)
+    baselines = [t for t in trials if t.user_attrs.get("baseline")]
+    assert len(baselines) == 2 and all((t.params["temperature"], t.params["alpha"]) == (4.0, 0.9)
+                                       for t in baselines)
+    assert study.user_attrs["settings"]["teacher"] == str(digits_teacher)
+    exported = load_policy(tmp_path / "kd" / "best_policy.json")
+    best = study.best_trial.params
+    assert exported.distillation.temperature == pytest.approx(best["temperature"])
+    assert exported.distillation.alpha == pytest.approx(best["alpha"])
+    # distill takes T and alpha from the policy unless flags say otherwise.
+    out = tmp_path / "student"
+    assert main(["distill", "--teacher", str(digits_teacher), "--student", "tiny-cnn", "--weights", "none",
+                 "--policy", str(tmp_path / "kd" / "best_policy.json"), *DIGITS, "--epochs", "1",
+                 "-o", str(out)]) == 0
+    run = json.loads((out / "run.json").read_text())["description"]
+    assert run["temperature"] == pytest.approx(best["temperature"]) and run["alpha"] == pytest.approx(best["alpha"])
+    # A bad teacher fails before any study is made.
+    capsys.readouterr()
+    bad = [a if a != str(digits_teacher) else str(tmp_path / "nowhere") for a in search]
+    assert main([*bad[:-6], "--study", "kd2", "--storage", storage, "--output-dir", str(tmp_path)]) == 2
+    assert "is not a run directory" in capsys.readouterr().err
+    assert "kd2" not in [s.study_name for s in optuna.get_all_study_summaries(storage)]
+
+
+def test_studies_without_a_teacher_store_the_settings_they_always_did():
+    from policysearch.config import RunConfig
+
+    settings = RunConfig().search_settings()
+    assert "teacher" not in settings and "temperature" not in settings["space"]
+    with_teacher = RunConfig(teacher="runs/t").search_settings()
+    assert with_teacher["teacher"] == "runs/t" and with_teacher["space"]["temperature"] == [1.0, 10.0]
