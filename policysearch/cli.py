@@ -135,6 +135,16 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _interruptible(work: Callable[[], Any], saved: str) -> Any:
+    """``work()``, or None after Ctrl-C or SIGTERM, saying what was ``saved``."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return work()
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; {saved}", file=sys.stderr)
+        return None
+
+
 def _run_run(args: argparse.Namespace) -> int:
     from policysearch.config import load_config
     from policysearch.search import run_search
@@ -144,12 +154,9 @@ def _run_run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     # SIGTERM ends the current trial the way Ctrl-C does: Optuna marks it
     # failed (never left RUNNING) and the study stays resumable.
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        outcome = run_search(config)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; the study is saved. Run the same command again to resume "
-              f"study {config.study_name!r}.", file=sys.stderr)
+    outcome = _interruptible(lambda: run_search(config), f"the study is saved. Run the same command again to "
+                                                         f"resume study {config.study_name!r}.")
+    if outcome is None:
         return 130
     print(f"best: trial #{outcome.best_trial}, val accuracy {outcome.best_value:.4f}")
     for name, value in outcome.baselines.items():
@@ -278,12 +285,9 @@ def _run_training(args: argparse.Namespace) -> int:
     model = getattr(args, "student", None) or args.model
     spec = RunSpec(load_policy(args.policy), output=args.output, model=model,
                    teachers=tuple(getattr(args, "teacher", None) or ()), **given)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        result = train_run(spec)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; finished epochs are saved in {args.output}. Run the same command "
-              f"again to resume.", file=sys.stderr)
+    result = _interruptible(lambda: train_run(spec), f"finished epochs are saved in {args.output}. Run the "
+                                                     f"same command again to resume.")
+    if result is None:
         return 130
     metrics = result.metrics
     print(f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['epochs']} epochs "

@@ -39,8 +39,7 @@ import torch
 
 from policysearch.errors import TrainingError
 from policysearch.policy import write_json_atomic
-from policysearch.schema import check_choice, check_int, check_number
-from policysearch.train import DEVICES, batches, build_optimizer, evaluate, resolve_device, train_epoch
+from policysearch.train import ProxyConfig, batches, build_optimizer, evaluate, resolve_device, train_epoch
 
 __all__ = ["FitConfig", "FitResult", "TrainingSet", "fit", "read_json", "RUN_FILES"]
 
@@ -55,22 +54,10 @@ EpochHook = Callable[[int, Mapping[str, float]], None]
 
 
 @dataclass(frozen=True)
-class FitConfig:
-    """Epochs and optimiser settings of a full training run."""
+class FitConfig(ProxyConfig):
+    """The proxy's settings (batch size, weight decay, seed, device), for a full run of 10 epochs by default."""
 
     epochs: int = 10
-    batch_size: int = 64
-    eval_batch_size: int = 256
-    weight_decay: float = 0.01
-    seed: int = 0
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            check_int(name, getattr(self, name), low=1, error=TrainingError)
-        check_number("weight_decay", self.weight_decay, low=0.0, error=TrainingError)
-        check_int("seed", self.seed, error=TrainingError)
-        check_choice("device", self.device, DEVICES, error=TrainingError)
 
 
 @dataclass(frozen=True, eq=False)
