@@ -37,8 +37,8 @@ import numpy as np
 from policysearch.errors import DataError
 
 __all__ = [
-    "DataWarning", "Split", "Source", "Splits", "SOURCES", "Unlabeled",
-    "available_sources", "load_source", "load_unlabeled", "make_splits", "stratified_indices",
+    "DataWarning", "Split", "Source", "Splits", "SOURCES",
+    "available_sources", "load_source", "make_splits", "stratified_indices",
 ]  # fmt: skip
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
@@ -55,7 +55,6 @@ MIN_IMAGES_PER_CLASS = 2  # one for the carved test split, one for the training 
 CARVED_TEST_FRACTION = 0.2
 CARVE_SEED = 0  # fixed forever: a folder's test split must never move between runs
 CACHE_ENV = "POLICYSEARCH_CACHE"
-UNLABELED_FOLDER = "images"  # load_unlabeled's spec for a plain folder of images: images:PATH
 # What torchvision raises when a download, checksum or archive fails.
 _DOWNLOAD_ERRORS = (OSError, RuntimeError, EOFError, tarfile.TarError)
 
@@ -286,6 +285,14 @@ def _decode(path: Path) -> np.ndarray | None:
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def stack_images(images: list[np.ndarray]) -> np.ndarray:
+    """One NHWC array of a folder's images: grayscale stays single-channel,
+    but one colour image makes them all RGB."""
+    if any(image.shape[2] == 3 for image in images):
+        images = [np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image for image in images]
+    return np.stack(images)
+
+
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
@@ -397,11 +404,8 @@ def _load_image_folder(arg: str, image_size: int | None, cache_dir: Path, *, tes
     if skipped:
         message = f"skipped {len(skipped)} unreadable or non-image file(s) in {root}, e.g. {skipped[0]}"
         warnings.warn(message, DataWarning, stacklevel=3)
-    # Grayscale folders stay single-channel; one colour image makes the whole source RGB.
-    if any(image.shape[2] == 3 for image in images):
-        images = [np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image for image in images]
     classes = [d.name for d in class_dirs]
-    stacked, label_array = np.stack(images), np.asarray(labels, np.int64)
+    stacked, label_array = stack_images(images), np.asarray(labels, np.int64)
     return _carved_source(f"imagefolder:{root}", classes, stacked, label_array, test_fraction, len(skipped))
 
 
@@ -461,163 +465,3 @@ def load_source(
     cache = Path(cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "policysearch")
     options = {"test_fraction": float(test_fraction)} if name in _CARVES_TEST else {}
     return SOURCES[name](arg, image_size, cache.expanduser(), **options)
-
-
-@dataclass(frozen=True, eq=False)
-class Unlabeled:
-    """Images without labels, to pseudo-label.
-
-    ``indices`` are positions in the source's original order, as in
-    :class:`Split` (for ``images:PATH``: in the sorted listing of the files
-    that could be read). ``truth`` holds the real labels where they are known
-    (a labelled dataset used as unlabeled in a held-out experiment), else None.
-
-    Example:
-        >>> pool = Unlabeled("demo", np.zeros((2, 8, 8, 1), np.uint8), np.array([3, 7]), None)
-        >>> len(pool), pool.image_shape, pool.truth
-        (2, (8, 8, 1), None)
-    """
-
-    name: str
-    images: np.ndarray
-    indices: np.ndarray
-    truth: np.ndarray | None
-    skipped: int = 0  # files of an image folder that could not be read
-
-    def __post_init__(self) -> None:
-        images, truth = self.images, self.truth
-        rows = (len(images), len(self.indices), len(images) if truth is None else len(truth))
-        if images.ndim != 4 or images.dtype != np.uint8 or len(set(rows)) != 1:
-            raise DataError(
-                f"unlabeled images need uint8 NHWC images with one index (and truth label, if any) each, "
-                f"but got {images.dtype} images of shape {images.shape}, {rows[1]} indices and "
-                f"{'no' if truth is None else rows[2]} truth labels"
-            )
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(height, width, channels) of every image."""
-        return tuple(self.images.shape[1:])  # type: ignore[return-value]
-
-    def take(self, rows: np.ndarray) -> Unlabeled:
-        """Rows ``rows``, keeping their original indices (and truth)."""
-        truth = None if self.truth is None else self.truth[rows]
-        return Unlabeled(self.name, self.images[rows], self.indices[rows], truth, self.skipped)
-
-
-def _unlabeled_folder(root: Path, image_size: int) -> Unlabeled:
-    """Every readable image under ``root``, at any depth, in sorted path order."""
-    if not root.is_dir():
-        problem = "is not a directory" if root.exists() else "does not exist"
-        raise DataError(f"unlabeled image folder {str(root)!r} {problem}")
-    # Hidden files and folders (.DS_Store, ._photo.jpg, .ipynb_checkpoints/)
-    # are never images anyone meant to use.
-    files = sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )  # fmt: skip
-    images: list[np.ndarray] = []
-    skipped: list[Path] = []
-    for path in files:
-        image = _decode(path) if path.suffix.lower() in IMAGE_EXTENSIONS else None
-        if image is None:
-            skipped.append(path)
-        else:
-            images.append(_resize(image, image_size))
-    if not images:
-        unread = f"skipped {len(skipped)} unreadable or non-image file(s); " if skipped else ""
-        raise DataError(
-            f"unlabeled image folder {str(root)!r} has no readable images ({unread}expected files "
-            f"with extension {', '.join(sorted(IMAGE_EXTENSIONS))}, at any depth)"
-        )
-    if skipped:
-        message = f"skipped {len(skipped)} unreadable or non-image file(s) in {root}, e.g. {skipped[0]}"
-        warnings.warn(message, DataWarning, stacklevel=3)
-    # As in image folders: grayscale stays single-channel; one colour image makes them all RGB.
-    if any(image.shape[2] == 3 for image in images):
-        images = [np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image for image in images]
-    indices = np.arange(len(images), dtype=np.int64)
-    return Unlabeled(f"{UNLABELED_FOLDER}:{root}", np.stack(images), indices, None, len(skipped))
-
-
-def _unlabeled_pool(source: Source, exclude: Split | Sequence[Split]) -> tuple[Unlabeled, int]:
-    """The source's training pool less the rows of ``exclude``, and how many rows that removed."""
-    pool = source.train
-    order = np.argsort(pool.indices, kind="stable")
-    keep = np.ones(len(pool), bool)
-    for split in (exclude,) if isinstance(exclude, Split) else tuple(exclude):
-        if not isinstance(split, Split):
-            raise DataError(f"exclude should hold Split objects, but got {type(split).__name__}")
-        if len(split) == 0:
-            continue
-        at = np.minimum(np.searchsorted(pool.indices[order], split.indices), len(pool) - 1)
-        rows = order[at]
-        # A split of another source, another test_fraction or of the test set
-        # would silently drop the wrong rows: its indices or labels give it away.
-        bad = np.flatnonzero((pool.indices[rows] != split.indices) | (pool.labels[rows] != split.labels))
-        if len(bad):
-            i = int(split.indices[bad[0]])
-            raise DataError(
-                f"exclude holds a split that is not part of the training pool of {source.name}: its row "
-                f"with index {i} (label {int(split.labels[bad[0]])}) is not there; exclude takes the "
-                f"train and val splits made from this same source"
-            )
-        keep[rows] = False
-    pool_left = Unlabeled(source.name, pool.images[keep], pool.indices[keep], pool.labels[keep], source.skipped)
-    return pool_left, int(len(pool) - keep.sum())
-
-
-def load_unlabeled(
-    spec: str,
-    *,
-    image_size: int | None = None,
-    size: int | None = None,
-    exclude: Split | Sequence[Split] = (),
-    seed: int = 0,
-    cache_dir: str | Path | None = None,
-    test_fraction: float = CARVED_TEST_FRACTION,
-) -> Unlabeled:
-    """Images to pseudo-label: a plain folder (``images:PATH``) or a dataset's training pool.
-
-    ``images:PATH`` reads every image under PATH, at any depth (no class
-    folders needed), resized to ``image_size`` (default 64); ``truth`` is None.
-    Any spec :func:`load_source` takes gives that dataset's training pool,
-    with its labels as ``truth``; its test split is never used, so it stays
-    held out. ``exclude`` removes the rows of splits made from that same
-    source (matched on ``Split.indices``), so a held-out experiment's labelled
-    train and val never come back as unlabeled; folders ignore it.
-    ``size`` keeps that many images drawn with ``seed`` (None keeps all).
-    ``cache_dir`` and ``test_fraction`` are passed to :func:`load_source`.
-
-    Example:
-        >>> splits = make_splits(load_source("digits"), train_size=200, val_size=100)
-        >>> pool = load_unlabeled("digits", size=500, exclude=(splits.train, splits.val))
-        >>> pool.images.shape, np.intersect1d(pool.indices, splits.train.indices).size
-        ((500, 8, 8, 1), 0)
-    """
-    size = None if size is None else _int_at_least("size", size)
-    name, _, arg = spec.partition(":")
-    excluded = 0
-    if name == UNLABELED_FOLDER:
-        if not arg:
-            raise DataError(f"unlabeled images {spec!r} should be written {UNLABELED_FOLDER}:PATH")
-        folder_size = DEFAULT_FOLDER_IMAGE_SIZE if image_size is None else image_size
-        pool = _unlabeled_folder(Path(arg).expanduser(), _int_at_least("image_size", folder_size, MIN_IMAGE_SIZE))
-    elif name in SOURCES:
-        source = load_source(spec, image_size=image_size, cache_dir=cache_dir, test_fraction=test_fraction)
-        pool, excluded = _unlabeled_pool(source, exclude)
-    else:
-        known = ", ".join([f"{UNLABELED_FOLDER}:PATH", *available_sources()])
-        raise DataError(f"unknown unlabeled images {spec!r}; known: {known}")
-    if len(pool) == 0:  # only a dataset can end up empty here: folders without images raise above
-        raise DataError(f"no images of {pool.name}'s training pool are left after excluding {excluded}")
-    if size is None:
-        return pool
-    if size > len(pool):
-        after = f" after excluding {excluded} rows of its labelled splits" if excluded else ""
-        raise DataError(f"size={size} is more than the {len(pool)} images available in {pool.name}{after}")
-    rows = np.sort(np.random.default_rng(seed).choice(len(pool), size, replace=False))
-    return pool.take(rows)

@@ -126,7 +126,8 @@ def load_teacher(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
 def train_run(spec: RunSpec, stream: TextIO | None = None) -> FitResult:
     """Train (or resume) the run ``spec`` describes; progress goes to ``stream`` (stderr)."""
     stream = stream or sys.stderr
-    from policysearch.data import load_source, load_unlabeled
+    from policysearch.data import load_source
+    from policysearch.unlabeled import load_unlabeled
 
     teachers = [load_teacher(path) for path in spec.teachers]
     spec = _with_defaults(spec, [info for _, info in teachers])

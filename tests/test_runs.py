@@ -15,7 +15,8 @@ import torch
 
 from policysearch import Policy
 from policysearch.cli import main
-from policysearch.data import load_source, load_unlabeled, make_splits
+from policysearch.data import load_source, make_splits
+from policysearch.unlabeled import load_unlabeled
 from policysearch.distill import teacher_probabilities
 from policysearch.policy import Transfer
 from policysearch.runs import load_teacher

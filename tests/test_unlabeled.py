@@ -11,15 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from policysearch.data import (
-    FASHION_MNIST_DIR,
-    DataWarning,
-    Unlabeled,
-    load_source,
-    load_unlabeled,
-    make_splits,
-)
+from policysearch.data import FASHION_MNIST_DIR, DataWarning, load_source, make_splits
 from policysearch.errors import DataError
+from policysearch.unlabeled import Unlabeled, load_unlabeled
 
 HAS_FASHION_MNIST = (FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file()
 needs_fashion_mnist = pytest.mark.skipif(not HAS_FASHION_MNIST, reason="needs dataset-fashion-mnist")
