@@ -245,6 +245,7 @@ _TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "unlabeled-size": (int, "use this many unlabeled images (default: all)"),
     "pseudo": (str, "hard (labels above --threshold) | soft (the teachers' probabilities); default hard"),
     "threshold": (float, "keep pseudo labels at least this confident (default 0.9 hard, none soft)"),
+    "per-class": (int, "balance pseudo labels: the N most confident of each class, repeated if fewer"),
 }
 _DISTILL_FLAGS: dict[str, tuple[Any, str]] = {
     "temperature": (float, "softmax temperature T (default: the policy's, else 4)"),

@@ -47,10 +47,12 @@ __all__ = [
     "soften",
     "pseudo_label",
     "vote_pseudo_labels",
+    "balance_classes",
     "soft_vote",
     "hard_vote",
     "agreement_with_truth",
     "teacher_probabilities",
+    "at_model_size",
     "Teaching",
     "TEACHER_VIEWS",
 ]
@@ -460,6 +462,46 @@ def vote_pseudo_labels(prob_list: Sequence[Any], *, mode: str = "hard",
                         _like(torch.as_tensor(kept.confidence), first))
 
 
+def balance_classes(pseudo: PseudoLabels, per_class: int, *, seed: int = 0) -> PseudoLabels:
+    """Exactly ``per_class`` rows of every class that has any: the most confident ones.
+
+    A teacher is sure of some classes far more often than of others
+    (Fashion-MNIST: ~1,800 confident "trouser" rows to 1 "shirt"), and a
+    student trained on that mix learns the skew. As in Noisy Student, a
+    class with more rows keeps its ``per_class`` most confident; a class
+    with fewer has its rows repeated (drawn with ``seed``) up to
+    ``per_class``. Rows are then grouped by class. Classes with no row stay
+    absent: nothing can be invented for them.
+
+    Example:
+        >>> kept = pseudo_label(np.array([[0.9, 0.1], [0.8, 0.2], [0.95, 0.05], [0.3, 0.7]]))
+        >>> balanced = balance_classes(kept, 2)
+        >>> balanced.indices.tolist(), balanced.labels.tolist()
+        ([2, 0, 3, 3], [0, 0, 1, 1])
+    """
+    if not isinstance(pseudo, PseudoLabels):
+        raise TrainingError(f"pseudo should be PseudoLabels, but got {show(pseudo)}")
+    per_class = check_int("per_class", per_class, low=1, error=TrainingError)
+    labels = torch.as_tensor(pseudo.labels).long().cpu()
+    confidence = torch.as_tensor(pseudo.confidence).cpu()
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in torch.unique(labels).tolist():
+        rows = torch.nonzero(labels == c).flatten()
+        # Most confident first; a stable sort keeps ties in their original order.
+        rows = rows[torch.sort(confidence[rows], descending=True, stable=True).indices]
+        if len(rows) < per_class:
+            extra = torch.from_numpy(rng.choice(len(rows), per_class - len(rows), replace=True))
+            rows = torch.cat([rows, rows[extra]])
+        chosen.append(rows[:per_class])
+    order = torch.cat(chosen) if chosen else torch.zeros(0, dtype=torch.long)
+
+    def pick(values: Any) -> Any:
+        return _like(torch.as_tensor(values)[order.to(torch.as_tensor(values).device)], values)
+
+    return PseudoLabels(pick(pseudo.indices), pick(pseudo.targets), pick(pseudo.confidence))
+
+
 # --------------------------------------------------------------------------- the teacher
 
 
@@ -472,6 +514,20 @@ def _check_images(images: Any) -> np.ndarray:
     if len(images) == 0:
         raise TrainingError("images should hold at least one image, but got 0")
     return images
+
+
+def at_model_size(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` (float NCHW) resized to the model's working ``image_size``, if it has one and differs.
+
+    A teacher fine-tuned on larger images (EfficientNet at 64 px, say) can
+    teach a student that works at 32 px: it sees the same images, enlarged
+    bilinearly as the data loader enlarges small images.
+    """
+    size = getattr(model, "image_size", None)
+    if not isinstance(size, int) or tuple(x.shape[-2:]) == (size, size):
+        return x
+    resized = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < x.shape[-1])
+    return resized.contiguous(memory_format=torch.channels_last)
 
 
 def teacher_probabilities(
@@ -506,7 +562,8 @@ def teacher_probabilities(
     try:
         with torch.inference_mode():
             chunks = [
-                soften(model(to_float_batch(images[start : start + batch_size], device)), temperature).cpu()
+                soften(model(at_model_size(model, to_float_batch(images[start : start + batch_size], device))),
+                       temperature).cpu()
                 for start in range(0, len(images), batch_size)
             ]
     finally:
@@ -565,7 +622,7 @@ class Teaching:
         the student's loss for its backward pass, which inference tensors forbid.
         """
         with torch.no_grad():
-            probs = [soften(teacher.eval()(x), self.temperature) for teacher in self.teachers]
+            probs = [soften(teacher.eval()(at_model_size(teacher, x)), self.temperature) for teacher in self.teachers]
         return probs[0] if len(probs) == 1 else torch.stack(probs).mean(dim=0)
 
     def rows(self, images: np.ndarray, targets: np.ndarray, num_classes: int,

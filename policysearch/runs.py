@@ -66,6 +66,7 @@ class RunSpec:
     unlabeled_size: int | None = None
     pseudo: str = "hard"
     threshold: float | None = None  # None: 0.9 for hard labels, keep all soft ones
+    per_class: int | None = None  # balance the pseudo labels: this many rows of every class
 
     def __post_init__(self) -> None:
         from policysearch.distill import TEACHER_VIEWS
@@ -73,7 +74,7 @@ class RunSpec:
         object.__setattr__(self, "teachers", tuple(str(t) for t in self.teachers))
         if isinstance(self.weights, str) and self.weights.lower() == "none":
             object.__setattr__(self, "weights", None)
-        for name in ("train_size", "val_size", "test_size", "unlabeled_size", "image_size"):
+        for name in ("train_size", "val_size", "test_size", "unlabeled_size", "image_size", "per_class"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), low=1, error=ConfigError)
         check_int("epochs", self.epochs, low=1, error=ConfigError)
@@ -134,7 +135,7 @@ def train_run(spec: RunSpec, stream: TextIO | None = None) -> FitResult:
     source = load_source(spec.dataset, image_size=spec.image_size)
     splits = _splits(source, spec)
     for (_, info), path in zip(teachers, spec.teachers):
-        check_teacher(info, path, splits.classes, spec.image_size)
+        check_teacher(info, path, splits.classes)
     train = TrainingSet(splits.train.images, splits.train.labels)
     notes: dict[str, Any] = {}
     if spec.unlabeled is not None:
@@ -186,14 +187,11 @@ def _splits(source: Any, spec: RunSpec) -> Any:
     return make_splits(source, train_size=train_size, val_size=val_size, test_size=spec.test_size, seed=spec.seed)
 
 
-def check_teacher(info: Mapping[str, Any], path: str, classes: tuple[str, ...], image_size: int) -> None:
-    """A teacher must know the dataset's classes and work at its image size."""
+def check_teacher(info: Mapping[str, Any], path: str, classes: tuple[str, ...]) -> None:
+    """A teacher must know the dataset's classes (its image size may differ: it sees the images resized)."""
     if tuple(info["classes"]) != tuple(classes):
         raise TrainingError(f"teacher {path!r} knows classes {list(info['classes'])[:4]}..., "
                             f"not the dataset's {list(classes)[:4]}...")
-    if info["image_size"] != image_size:
-        raise TrainingError(f"teacher {path!r} was trained on {info['image_size']}px images, "
-                            f"but this run uses {image_size}px")
 
 
 def _self_teacher(spec: RunSpec, stream: TextIO) -> Any:
@@ -207,7 +205,8 @@ def _self_teacher(spec: RunSpec, stream: TextIO) -> Any:
 def _add_pseudo_labels(train: TrainingSet, unlabeled: Any, labelers: list[Any], spec: RunSpec,
                        num_classes: int) -> tuple[TrainingSet, dict[str, Any]]:
     """Labeled rows as one-hot, then the kept unlabeled rows with their pseudo targets."""
-    from policysearch.distill import agreement_with_truth, teacher_probabilities, vote_pseudo_labels
+    from policysearch.distill import (PseudoLabels, agreement_with_truth, balance_classes, teacher_probabilities,
+                                      vote_pseudo_labels)
     from policysearch.train import resolve_device
 
     device = resolve_device(spec.device)
@@ -216,13 +215,20 @@ def _add_pseudo_labels(train: TrainingSet, unlabeled: Any, labelers: list[Any], 
         model.to(device)
         probs.append(teacher_probabilities(model, unlabeled.images, device=device).numpy())
     kept = vote_pseudo_labels(probs, mode=spec.pseudo, threshold=spec.threshold)
+    if spec.per_class is not None:
+        kept = balance_classes(kept, spec.per_class, seed=spec.seed)
     targets = kept.targets.astype(np.float32) if kept.soft else np.eye(num_classes, dtype=np.float32)[kept.targets]
     images = np.concatenate([train.images, unlabeled.images[kept.indices]])
     rows = np.concatenate([np.eye(num_classes, dtype=np.float32)[train.rows], targets])
-    agreement = agreement_with_truth(kept, unlabeled.truth) if unlabeled.truth is not None else None
+    agreement = None
+    if unlabeled.truth is not None:  # over distinct images: balancing may repeat some
+        _, first = np.unique(kept.indices, return_index=True)
+        distinct = PseudoLabels(kept.indices[first], kept.targets[first], kept.confidence[first])
+        agreement = agreement_with_truth(distinct, unlabeled.truth)
     notes = {"pseudo_labels": {
-        "source": unlabeled.name, "offered": len(unlabeled.images), "kept": len(kept), "mode": spec.pseudo,
-        "threshold": spec.threshold, "teachers": len(labelers),
+        "source": unlabeled.name, "offered": len(unlabeled.images), "kept": int(len(np.unique(kept.indices))),
+        "rows": len(kept), "classes": int(len(np.unique(kept.labels))), "per_class": spec.per_class, "mode": spec.pseudo, "threshold": spec.threshold,
+        "teachers": len(labelers),
         "agreement_with_truth": None if agreement is None or agreement != agreement else agreement,
     }}
     return TrainingSet(images, rows), notes
@@ -231,8 +237,9 @@ def _add_pseudo_labels(train: TrainingSet, unlabeled: Any, labelers: list[Any], 
 def _describe_pseudo(stats: Mapping[str, Any]) -> str:
     agreement = stats["agreement_with_truth"]
     truth = f"; {agreement:.1%} agree with the true labels" if agreement is not None else ""
+    balanced = f", balanced to {stats['rows']} rows" if stats["per_class"] else ""
     return (f"pseudo labels ({stats['mode']}, threshold {stats['threshold']}): kept {stats['kept']} of "
-            f"{stats['offered']} unlabeled images{truth}")
+            f"{stats['offered']} unlabeled images{balanced}{truth}")
 
 
 def _student(spec: RunSpec, num_classes: int) -> Any:
@@ -254,6 +261,7 @@ def _description(spec: RunSpec, splits: Any) -> dict[str, Any]:
         "unlabeled": spec.unlabeled, "unlabeled_size": spec.unlabeled_size,
         "pseudo": spec.pseudo if spec.unlabeled else None,
         "threshold": spec.threshold if spec.unlabeled else None,
+        "per_class": spec.per_class if spec.unlabeled else None,
     }
 
 

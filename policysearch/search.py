@@ -72,7 +72,7 @@ def load_teaching(config: RunConfig, splits: Any) -> Any:
     from policysearch.runs import check_teacher, load_teacher
 
     model, info = load_teacher(config.teacher)
-    check_teacher(info, config.teacher, splits.classes, config.image_size)
+    check_teacher(info, config.teacher, splits.classes)
     return Teaching((model,), view=config.teacher_view)
 
 

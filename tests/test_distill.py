@@ -13,6 +13,7 @@ from policysearch.distill import (
     PseudoLabels,
     Teaching,
     agreement_with_truth,
+    balance_classes,
     distillation_loss,
     distillation_loss_from_probs,
     hard_vote,
@@ -382,3 +383,35 @@ def test_teaching_rejects_bad_settings(tiny_teacher):
         Teaching((tiny_teacher,), view="sideways")
     with pytest.raises(TrainingError, match="alpha should be .* but got 2"):
         Teaching((tiny_teacher,), alpha=2)
+
+
+def test_balance_classes_keeps_the_most_confident_and_repeats_the_scarce():
+    probs = np.array([
+        [0.95, 0.05, 0.0], [0.7, 0.3, 0.0], [0.9, 0.1, 0.0], [0.8, 0.2, 0.0],  # four of class 0
+        [0.1, 0.6, 0.3],                                                    # one of class 1
+        [0.0, 0.2, 0.8], [0.1, 0.0, 0.9],                                   # two of class 2
+    ])
+    kept = pseudo_label(probs)
+    balanced = balance_classes(kept, 2, seed=0)
+    assert balanced.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    assert balanced.indices.tolist()[:2] == [0, 2]          # class 0: its two most confident rows
+    assert balanced.indices.tolist()[2:4] == [4, 4]         # class 1: its only row, repeated
+    assert sorted(balanced.indices.tolist()[4:]) == [5, 6]  # class 2: both rows, no repeat needed
+    np.testing.assert_allclose(balanced.confidence, probs[balanced.indices].max(axis=1))
+    soft = balance_classes(pseudo_label(probs, soft=True), 1)
+    assert soft.soft and soft.targets.shape == (3, 3) and soft.indices.tolist() == [0, 4, 6]
+    assert len(balance_classes(pseudo_label(probs, threshold=0.99), 3)) == 0  # nothing to balance
+    with pytest.raises(TrainingError, match="per_class should be .* but got 0"):
+        balance_classes(kept, 0)
+
+
+def test_a_teacher_sees_images_at_its_own_size(tiny_teacher, images):
+    # tiny_teacher works at 16 px; 8 px images are enlarged for it, bilinearly.
+    small = images[:, ::2, ::2]
+    probs = teacher_probabilities(tiny_teacher, small)
+    tiny_teacher.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(small).permute(0, 3, 1, 2).float() / 255.0
+        x = torch.nn.functional.interpolate(x, size=(16, 16), mode="bilinear", align_corners=False)
+        hand = torch.softmax(tiny_teacher(x), dim=1)
+    np.testing.assert_allclose(probs.numpy(), hand.numpy(), atol=1e-5)

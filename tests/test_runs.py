@@ -124,6 +124,14 @@ def test_two_teachers_vote(tmp_path, policy_file, digits_teacher):
                  "--threshold", "0.2", "--teacher-view", "clean", "-o", str(out)]) == 0
     pseudo = metrics_of(out)["pseudo_labels"]
     assert pseudo["teachers"] == 2 and 0 < pseudo["kept"] <= pseudo["offered"]
+    # Balanced: 40 rows of every class that has any, made of the images kept above.
+    balanced = tmp_path / "balanced"
+    assert main(["distill", "--teacher", str(digits_teacher), "--teacher", str(other), "--student", "tiny-cnn",
+                 "--weights", "none", "--policy", policy_file, *DIGITS, "--epochs", "1", "--unlabeled", "digits",
+                 "--threshold", "0.2", "--per-class", "40", "-o", str(balanced)]) == 0
+    stats = metrics_of(balanced)["pseudo_labels"]
+    assert stats["rows"] == 40 * stats["classes"] and stats["per_class"] == 40 and stats["kept"] <= pseudo["kept"]
+    assert 2 <= stats["classes"] <= 10
     assert len(json.loads((out / "run.json").read_text())["description"]["teachers"]) == 2
 
 
@@ -141,8 +149,6 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, policy_file, digits_
     (tmp_path / "unfinished").mkdir()
     (tmp_path / "unfinished" / "run.json").write_text("{}")
     _fails(capsys, [*distill, "--teacher", str(tmp_path / "unfinished")], "has not finished training")
-    _fails(capsys, [*distill, "--teacher", str(digits_teacher), "--image-size", "24"],
-           "trained on 16px images, but this run uses 24px")
     _fails(capsys, [*distill, "--teacher", str(digits_teacher), "--dataset", "fashion-mnist"], "knows classes")
     _fails(capsys, [*distill, "--teacher", str(digits_teacher), "--pseudo", "maybe"], "'maybe'")
     _fails(capsys, [*distill, "--teacher", str(digits_teacher), "--threshold", "1.5"], "1.5")
@@ -156,6 +162,15 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, policy_file, digits_
     _fails(capsys, ["train", "--policy", policy_file, "--model", "tiny-cnn", "--weights", "none", *DIGITS,
                     "--epochs", "9", "-o", str(digits_teacher)], "holds another run")
     assert {p.name: p.read_bytes() for p in digits_teacher.iterdir() if p.is_file()} == before
+
+
+def test_a_teacher_at_another_image_size_teaches_through_resizing(tmp_path, policy_file, digits_teacher):
+    out = tmp_path / "small"
+    assert main(["distill", "--teacher", str(digits_teacher), "--student", "tiny-cnn", "--weights", "none",
+                 "--policy", policy_file, *DIGITS[:2], "--image-size", "12", *DIGITS[4:], "--epochs", "1",
+                 "--unlabeled", "digits", "--threshold", "0.5", "-o", str(out)]) == 0
+    run = json.loads((out / "run.json").read_text())["description"]
+    assert run["image_size"] == 12 and metrics_of(out)["pseudo_labels"]["kept"] > 0
 
 
 def test_load_teacher_gives_the_trained_model(digits_teacher):
