@@ -231,9 +231,9 @@ def _run_dashboard(args: argparse.Namespace) -> int:
 
 # flag -> (type, help); each maps onto the RunSpec field of the same name.
 _TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
-    "dataset": (str, "dataset source (default: the policy's, else fashion-mnist)"),
+    "dataset": (str, "dataset source (default: the teacher's, else the policy's, else fashion-mnist)"),
     "weights": (str, "DEFAULT (pretrained), a state-dict PATH, or none"),
-    "image-size": (int, "working image size (default: the policy's, else 32)"),
+    "image-size": (int, "working image size (default: the teacher's, else the policy's, else 32)"),
     "train-size": (int, "training images (default: the whole pool less validation)"),
     "val-size": (int, "validation images (default: a tenth of the pool, at most 5000)"),
     "test-size": (int, "test images (default: the whole test split)"),
