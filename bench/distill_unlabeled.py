@@ -15,13 +15,15 @@ each other row is compared with it:
            confidence >= 0.3, balanced to the 1,000 most confident per
            class (Noisy Student's recipe; the policy's augmentation is the noise)
   (d)      (c) without the distillation term (alpha=0): pseudo labels alone
+  (a3, b3) (a) and (b) with three times the epochs: is distillation worse,
+           or only slower to learn?
 
 The teacher sees each original image once (``teacher_view="clean"``, its
 probabilities cached) and enlarged to its 64x64. Every student gets about
 the same number of optimizer steps: 80 epochs of 16 batches, or 6 epochs of
 ~170 batches with the pseudo labels. Every run goes through
 :func:`policysearch.runs.train_run`, the code behind ``policysearch train``
-/ ``distill``, side by side in this one process. About 22 minutes on 2 CPU
+/ ``distill``, side by side in this one process. About 20 minutes on 2 CPU
 cores with the defaults.
 
     python bench/distill_unlabeled.py [--seeds 2]
@@ -65,6 +67,8 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path, log) -> dict[str, 
         "b2": replace(taught, temperature=2.0, alpha=0.5),
         "c": replace(taught, **unlabeled),
         "d": replace(taught, alpha=0.0, **unlabeled),
+        "a3": replace(student, epochs=3 * args.epochs),
+        "b3": replace(taught, epochs=3 * args.epochs),
     }
     rows = {"teacher": {"test": teacher.test_accuracy, "seconds": sum(teacher.metrics["seconds"])}}
     for name, spec in specs.items():
@@ -84,6 +88,8 @@ LABELS = {
     "b2": "(b2) distilled with T=2, alpha=0.5",
     "c": "(c) (b) + balanced pseudo-labelled unlabelled images",
     "d": "(d) pseudo labels without the distillation term",
+    "a3": "(a3) (a) with 3x the epochs",
+    "b3": "(b3) (b) with 3x the epochs",
 }
 
 
