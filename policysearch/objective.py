@@ -50,6 +50,8 @@ class Objective:
         try:
             for k in range(self.seeds):
                 accuracies.append(self._one_seed(trial, policy, k, done))
+        except optuna.TrialPruned:  # pruning is not a failure (a divergence stored its reason already)
+            raise
         except Exception as exc:  # the study fails this trial and carries on; say why
             trial.set_user_attr("failure", f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500])
             _release_device_memory(exc)

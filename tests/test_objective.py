@@ -70,3 +70,13 @@ def test_an_exception_fails_the_trial_with_its_reason_and_the_study_goes_on(spli
     assert first.state == optuna.trial.TrialState.FAIL
     assert first.user_attrs["failure"].startswith("RuntimeError: CUDA out of memory")
     assert second.state == optuna.trial.TrialState.COMPLETE
+
+
+def test_a_pruned_trial_is_not_recorded_as_a_failure(splits):
+    # Every value is below 1.1, so this pruner stops the trial at its first report.
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.1))
+    study.enqueue_trial(baseline_params(SearchSpace())["no_augmentation"])
+    study.optimize(Objective(SearchSpace(), splits, _factory, ProxyConfig(epochs=2)), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED and trial.user_attrs["epochs_run"] == 1
+    assert "failure" not in trial.user_attrs
