@@ -205,8 +205,8 @@ def _self_teacher(spec: RunSpec, stream: TextIO) -> Any:
 def _add_pseudo_labels(train: TrainingSet, unlabeled: Any, labelers: list[Any], spec: RunSpec,
                        num_classes: int) -> tuple[TrainingSet, dict[str, Any]]:
     """Labeled rows as one-hot, then the kept unlabeled rows with their pseudo targets."""
-    from policysearch.distill import (PseudoLabels, agreement_with_truth, balance_classes, teacher_probabilities,
-                                      vote_pseudo_labels)
+    from policysearch.distill import teacher_probabilities
+    from policysearch.pseudo import PseudoLabels, agreement_with_truth, balance_classes, vote_pseudo_labels
     from policysearch.train import resolve_device
 
     device = resolve_device(spec.device)
