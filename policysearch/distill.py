@@ -51,6 +51,7 @@ __all__ = [
     "hard_vote",
     "agreement_with_truth",
     "teacher_probabilities",
+    "teacher_logits",
     "at_model_size",
     "Teaching",
     "TEACHER_VIEWS",
@@ -262,6 +263,44 @@ def at_model_size(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return resized.contiguous(memory_format=torch.channels_last)
 
 
+def teacher_logits(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """``model(images)`` as a float32 ``(N, K)`` tensor on the CPU.
+
+    ``images`` are numpy uint8 NHWC (or NHW), resized to the model's own
+    image size if it has another (:func:`at_model_size`). The model runs in
+    eval mode (no dropout, batch-norm running statistics) under
+    ``torch.inference_mode``, and gets its previous train/eval mode back
+    afterwards, even on an error. ``device``: a torch device or one of
+    ``auto``, ``cpu``, ``cuda``, ``mps``; the model is expected to be there already.
+
+    Example:
+        >>> from policysearch.models import build_model
+        >>> model = build_model("tiny-cnn", 3, image_size=16, weights=None, seed=0)
+        >>> teacher_logits(model, np.zeros((5, 16, 16, 3), dtype=np.uint8)).shape
+        torch.Size([5, 3])
+    """
+    batch_size = check_int("batch_size", batch_size, low=1, error=TrainingError)
+    images = _check_images(images)
+    device = resolve_device(device) if isinstance(device, str) else device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            chunks = [
+                model(at_model_size(model, to_float_batch(images[start : start + batch_size], device))).float().cpu()
+                for start in range(0, len(images), batch_size)
+            ]
+    finally:
+        model.train(was_training)
+    return torch.cat(chunks)
+
+
 def teacher_probabilities(
     model: torch.nn.Module,
     images: np.ndarray,
@@ -272,11 +311,7 @@ def teacher_probabilities(
 ) -> torch.Tensor:
     """``softmax(model(images) / temperature)`` as a float32 ``(N, K)`` tensor on the CPU.
 
-    ``images`` are numpy uint8 NHWC (or NHW). The model runs in eval mode (no
-    dropout, batch-norm running statistics) under ``torch.inference_mode``, and
-    gets its previous train/eval mode back afterwards, even on an error.
-    ``device``: a torch device or one of ``auto``, ``cpu``, ``cuda``, ``mps``;
-    the model is expected to be there already.
+    The model runs as :func:`teacher_logits` runs it.
 
     Example:
         >>> from policysearch.models import build_model
@@ -286,21 +321,7 @@ def teacher_probabilities(
         torch.Size([5, 3])
     """
     temperature = _check_temperature(temperature)
-    batch_size = check_int("batch_size", batch_size, low=1, error=TrainingError)
-    images = _check_images(images)
-    device = resolve_device(device) if isinstance(device, str) else device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            chunks = [
-                soften(model(at_model_size(model, to_float_batch(images[start : start + batch_size], device))),
-                       temperature).cpu()
-                for start in range(0, len(images), batch_size)
-            ]
-    finally:
-        model.train(was_training)
-    return torch.cat(chunks)
+    return soften(teacher_logits(model, images, batch_size=batch_size, device=device), temperature)
 
 
 # --------------------------------------------------------------------------- teaching a student
@@ -331,6 +352,9 @@ class Teaching:
     temperature: float = DEFAULT_TEMPERATURE
     alpha: float = DEFAULT_ALPHA
     view: str = "augmented"
+    # Each teacher's logits for the training images (view "clean"), when
+    # already computed: for pseudo labels, or once for all trials of a search.
+    clean_logits: tuple[Any, ...] | None = None
 
     def __post_init__(self) -> None:
         teachers = tuple(self.teachers) if isinstance(self.teachers, (list, tuple)) else (self.teachers,)
@@ -367,8 +391,15 @@ class Teaching:
         targets = targets.astype(np.float32, copy=False)
         if self.view == "augmented":
             return targets
-        probs = [teacher_probabilities(t, images, temperature=self.temperature, device=device).numpy()
-                 for t in self.teachers]
+        logits = self.clean_logits
+        if logits is None:
+            logits = [teacher_logits(t, images, device=device) for t in self.teachers]
+        elif len(logits) != len(self.teachers) or any(len(one) != len(images) for one in logits):
+            raise TrainingError(
+                f"clean_logits should hold one (N, K) array per teacher for the {len(images)} training images, "
+                f"but got lengths {[len(one) for one in logits]} for {len(self.teachers)} teacher(s)"
+            )
+        probs = [soften(torch.as_tensor(one), self.temperature).numpy() for one in logits]
         cached = probs[0] if len(probs) == 1 else np.mean(probs, axis=0, dtype=np.float32)
         return np.concatenate([targets, cached.astype(np.float32)], axis=1)
 

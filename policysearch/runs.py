@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Mapping, TextIO
 
 import numpy as np
+import torch
 
 from policysearch.errors import ConfigError, TrainingError
 from policysearch.fit import RUN_FILES, FitConfig, FitResult, TrainingSet, fit, read_json
@@ -126,32 +127,48 @@ def load_teacher(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
 
 def train_run(spec: RunSpec, stream: TextIO | None = None) -> FitResult:
     """Train (or resume) the run ``spec`` describes; progress goes to ``stream`` (stderr)."""
-    stream = stream or sys.stderr
+    return _train_run(spec, stream or sys.stderr, source=None)
+
+
+def _train_run(spec: RunSpec, stream: TextIO, source: Any) -> FitResult:
+    """:func:`train_run`, reusing ``source`` when the caller has the dataset loaded already."""
     from policysearch.data import load_source
+    from policysearch.distill import teacher_logits
+    from policysearch.train import resolve_device
     from policysearch.unlabeled import load_unlabeled
 
     teachers = [load_teacher(path) for path in spec.teachers]
     spec = _with_defaults(spec, [info for _, info in teachers])
-    source = load_source(spec.dataset, image_size=spec.image_size)
+    source = source or load_source(spec.dataset, image_size=spec.image_size)
     splits = _splits(source, spec)
     for (_, info), path in zip(teachers, spec.teachers):
         check_teacher(info, path, splits.classes)
+    device = resolve_device(spec.device)
+    models = [model.to(device) for model, _ in teachers]
     train = TrainingSet(splits.train.images, splits.train.labels)
+    # Each teacher runs once over each image it sees clean: the logits serve
+    # the pseudo labels and the cached soft targets alike.
+    clean = spec.teacher_view == "clean"
+    logits = [teacher_logits(m, train.images, device=device) for m in models] if clean else None
     notes: dict[str, Any] = {}
     if spec.unlabeled is not None:
         same = spec.unlabeled == spec.dataset
         unlabeled = load_unlabeled(spec.unlabeled, image_size=spec.image_size, size=spec.unlabeled_size,
-                                   exclude=(splits.train, splits.val) if same else (), seed=spec.seed)
-        labelers = [model for model, _ in teachers] or [_self_teacher(spec, stream)]
-        train, notes = _add_pseudo_labels(train, unlabeled, labelers, spec, splits.num_classes)
+                                   exclude=(splits.train, splits.val) if same else (), seed=spec.seed,
+                                   source=source if same else None)
+        labelers = models or [_self_teacher(spec, stream, source).to(device)]
+        extra = [teacher_logits(m, unlabeled.images, device=device) for m in labelers]
+        train, kept, notes = _add_pseudo_labels(train, unlabeled, extra, spec, splits.num_classes)
         print(_describe_pseudo(notes["pseudo_labels"]), file=stream, flush=True)
+        if logits is not None:
+            logits = [torch.cat([mine, theirs[torch.as_tensor(kept)]]) for mine, theirs in zip(logits, extra)]
     model = _student(spec, splits.num_classes)
     teaching = None
     if teachers:
         from policysearch.distill import Teaching
 
-        teaching = Teaching(tuple(m for m, _ in teachers), temperature=spec.temperature, alpha=spec.alpha,
-                            view=spec.teacher_view)
+        teaching = Teaching(tuple(models), temperature=spec.temperature, alpha=spec.alpha,
+                            view=spec.teacher_view, clean_logits=tuple(logits) if logits else None)
     description = _description(spec, splits)
     config = FitConfig(epochs=spec.epochs, batch_size=spec.batch_size, seed=spec.seed, device=spec.device)
     return fit(model, spec.policy, train, splits.val, splits.test, config, spec.output, teaching=teaching,
@@ -194,26 +211,21 @@ def check_teacher(info: Mapping[str, Any], path: str, classes: tuple[str, ...]) 
                             f"not the dataset's {list(classes)[:4]}...")
 
 
-def _self_teacher(spec: RunSpec, stream: TextIO) -> Any:
+def _self_teacher(spec: RunSpec, stream: TextIO, source: Any) -> Any:
     """Self-training: first train the same model on the labeled images alone (resumable too)."""
     path = str(Path(spec.output) / "teacher")
     print(f"self-training: training the teacher on the labeled images first -> {path}", file=stream, flush=True)
-    train_run(replace(spec, output=path, unlabeled=None, unlabeled_size=None), stream)
+    _train_run(replace(spec, output=path, unlabeled=None, unlabeled_size=None), stream, source)
     return load_teacher(path)[0]
 
 
-def _add_pseudo_labels(train: TrainingSet, unlabeled: Any, labelers: list[Any], spec: RunSpec,
-                       num_classes: int) -> tuple[TrainingSet, dict[str, Any]]:
-    """Labeled rows as one-hot, then the kept unlabeled rows with their pseudo targets."""
-    from policysearch.distill import teacher_probabilities
+def _add_pseudo_labels(train: TrainingSet, unlabeled: Any, logits: list[Any], spec: RunSpec,
+                       num_classes: int) -> tuple[TrainingSet, Any, dict[str, Any]]:
+    """Labeled rows as one-hot, then the kept unlabeled rows with their pseudo targets;
+    also which unlabeled rows were kept (repeats included), and the counts for metrics.json."""
     from policysearch.pseudo import PseudoLabels, agreement_with_truth, balance_classes, vote_pseudo_labels
-    from policysearch.train import resolve_device
 
-    device = resolve_device(spec.device)
-    probs = []
-    for model in labelers:
-        model.to(device)
-        probs.append(teacher_probabilities(model, unlabeled.images, device=device).numpy())
+    probs = [torch.softmax(one, dim=1).numpy() for one in logits]
     kept = vote_pseudo_labels(probs, mode=spec.pseudo, threshold=spec.threshold)
     if spec.per_class is not None:
         kept = balance_classes(kept, spec.per_class, seed=spec.seed)
@@ -227,11 +239,11 @@ def _add_pseudo_labels(train: TrainingSet, unlabeled: Any, labelers: list[Any], 
         agreement = agreement_with_truth(distinct, unlabeled.truth)
     notes = {"pseudo_labels": {
         "source": unlabeled.name, "offered": len(unlabeled.images), "kept": int(len(np.unique(kept.indices))),
-        "rows": len(kept), "classes": int(len(np.unique(kept.labels))), "per_class": spec.per_class, "mode": spec.pseudo, "threshold": spec.threshold,
-        "teachers": len(labelers),
+        "rows": len(kept), "classes": int(len(np.unique(kept.labels))), "per_class": spec.per_class,
+        "mode": spec.pseudo, "threshold": spec.threshold, "teachers": len(logits),
         "agreement_with_truth": None if agreement is None or agreement != agreement else agreement,
     }}
-    return TrainingSet(images, rows), notes
+    return TrainingSet(images, rows), kept.indices, notes
 
 
 def _describe_pseudo(stats: Mapping[str, Any]) -> str:

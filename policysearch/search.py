@@ -68,12 +68,18 @@ def load_teaching(config: RunConfig, splits: Any) -> Any:
     """The teacher of a distillation study (``config.teacher``), checked against the data; else None."""
     if config.teacher is None:
         return None
-    from policysearch.distill import Teaching
+    from policysearch.distill import Teaching, teacher_logits
     from policysearch.runs import check_teacher, load_teacher
+    from policysearch.train import resolve_device
 
     model, info = load_teacher(config.teacher)
     check_teacher(info, config.teacher, splits.classes)
-    return Teaching((model,), view=config.teacher_view)
+    if config.teacher_view != "clean":
+        return Teaching((model,), view=config.teacher_view)
+    # The clean view's teacher outputs are the same in every trial: compute them once.
+    device = resolve_device(config.device)
+    logits = teacher_logits(model.to(device), splits.train.images, device=device)
+    return Teaching((model,), view="clean", clean_logits=(logits,))
 
 
 class Progress:

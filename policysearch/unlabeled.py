@@ -144,6 +144,7 @@ def load_unlabeled(
     seed: int = 0,
     cache_dir: str | Path | None = None,
     test_fraction: float = CARVED_TEST_FRACTION,
+    source: Source | None = None,
 ) -> Unlabeled:
     """Images to pseudo-label: a plain folder (``images:PATH``) or a dataset's training pool.
 
@@ -155,7 +156,9 @@ def load_unlabeled(
     source (matched on ``Split.indices``), so a held-out experiment's labelled
     train and val never come back as unlabeled; folders ignore it.
     ``size`` keeps that many images drawn with ``seed`` (None keeps all).
-    ``cache_dir`` and ``test_fraction`` are passed to :func:`load_source`.
+    ``cache_dir`` and ``test_fraction`` are passed to :func:`load_source`;
+    ``source``, that dataset already loaded (as ``load_source(spec, ...)``
+    gives it), saves loading it again.
 
     Example:
         >>> from policysearch.data import make_splits
@@ -173,7 +176,8 @@ def load_unlabeled(
         folder_size = DEFAULT_FOLDER_IMAGE_SIZE if image_size is None else image_size
         pool = _unlabeled_folder(Path(arg).expanduser(), _int_at_least("image_size", folder_size, MIN_IMAGE_SIZE))
     elif name in SOURCES:
-        source = load_source(spec, image_size=image_size, cache_dir=cache_dir, test_fraction=test_fraction)
+        if source is None:
+            source = load_source(spec, image_size=image_size, cache_dir=cache_dir, test_fraction=test_fraction)
         pool, excluded = _unlabeled_pool(source, exclude)
     else:
         known = ", ".join([f"{UNLABELED_FOLDER}:PATH", *available_sources()])

@@ -415,3 +415,20 @@ def test_a_teacher_sees_images_at_its_own_size(tiny_teacher, images):
         x = torch.nn.functional.interpolate(x, size=(16, 16), mode="bilinear", align_corners=False)
         hand = torch.softmax(tiny_teacher(x), dim=1)
     np.testing.assert_allclose(probs.numpy(), hand.numpy(), atol=1e-5)
+
+
+def test_teaching_uses_given_clean_logits_without_running_the_teacher(tiny_teacher, images):
+    labels = np.array([0, 1, 2, 0, 1, 2, 0])
+    computed = Teaching((tiny_teacher,), temperature=2.0, view="clean").rows(images, labels, 3)
+
+    class Refuses(torch.nn.Module):
+        def forward(self, x):
+            raise AssertionError("the teacher should not run: its logits were given")
+
+    from policysearch.distill import teacher_logits
+
+    given = Teaching((Refuses(),), temperature=2.0, view="clean",
+                     clean_logits=(teacher_logits(tiny_teacher, images),))
+    np.testing.assert_allclose(given.rows(images, labels, 3), computed, atol=1e-6)
+    with pytest.raises(TrainingError, match="clean_logits should hold one"):
+        given.rows(images[:5], labels[:5], 3)

@@ -150,3 +150,12 @@ def test_folder_and_spec_errors(tmp_path):
         load_unlabeled("digits:extra")
     with pytest.raises(DataError, match="image_size should be an integer >= 8, but got 4"):
         load_unlabeled(f"images:{tmp_path}", image_size=4)
+
+
+def test_an_already_loaded_source_gives_the_same_rows():
+    source = load_source("digits")
+    splits = make_splits(source, train_size=200, val_size=100, seed=0)
+    a = load_unlabeled("digits", size=300, exclude=(splits.train, splits.val), seed=1)
+    b = load_unlabeled("digits", size=300, exclude=(splits.train, splits.val), seed=1, source=source)
+    assert np.array_equal(a.indices, b.indices) and np.array_equal(a.images, b.images)
+    assert np.array_equal(a.truth, b.truth)
