@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from policysearch.errors import TrainingError
+from policysearch.policy import Distillation
 # The pseudo-label functions are part of this module's interface too.
 from policysearch.pseudo import (PseudoLabels, _check_probabilities, agreement_with_truth, balance_classes,
                                  hard_vote, pseudo_label, soft_vote, vote_pseudo_labels)
@@ -61,8 +62,8 @@ __all__ = [
 # consistent view that costs a teacher forward pass per batch; "clean": they
 # see each original image once, and their probabilities are cached.
 TEACHER_VIEWS = ("augmented", "clean")
-DEFAULT_TEMPERATURE = 4.0
-DEFAULT_ALPHA = 0.9
+# One source for the defaults: the policy JSON's distillation block.
+DEFAULT_TEMPERATURE, DEFAULT_ALPHA = Distillation.temperature, Distillation.alpha
 
 
 # --------------------------------------------------------------------------- checks

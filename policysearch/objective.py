@@ -37,10 +37,6 @@ class Objective:
     seeds: int = 1
     teaching: Any = None  # a policysearch.distill.Teaching: trials then train students of it
 
-    def teaching_for(self, policy: Any) -> Any:
-        """The teaching with the trial's temperature and alpha (None without a teacher)."""
-        return teaching_for(self.teaching, policy)
-
     def __call__(self, trial: optuna.Trial) -> float:
         policy = self.space.suggest(trial, distill=self.teaching is not None)
         trial.set_user_attr("policy", policy.to_json())
@@ -74,7 +70,7 @@ class Objective:
 
         config = replace(self.proxy, seed=self.proxy.seed + k)
         result = proxy_finetune(policy, self.model_factory, self.splits.train, self.splits.val,
-                                config, report=report, teaching=self.teaching_for(policy))
+                                config, report=report, teaching=teaching_for(self.teaching, policy))
         done["device"] = result.device
         if result.status != "ok" or result.val_accuracy is None:
             done["epochs"] += 1  # the epoch that diverged was spent too

@@ -289,3 +289,17 @@ def test_loader_raises_only_policy_error_on_arbitrary_values(value):
         pass
     else:  # pragma: no cover - no random value is a complete valid policy
         pytest.fail(f"random value loaded as a policy: {value!r}")
+
+
+def test_distillation_block_round_trips_and_is_absent_otherwise(tmp_path):
+    from policysearch.policy import Distillation
+
+    taught = Policy(num_ops=1, magnitude=3, distillation=Distillation(temperature=2.5, alpha=0.4))
+    assert load_policy(taught.save(tmp_path / "kd.json")) == taught
+    assert taught.to_json()["distillation"] == {"temperature": 2.5, "alpha": 0.4}
+    assert "distillation" not in Policy().to_json()
+    document = {**taught.to_json(), "distillation": {"temperature": 0, "alpha": 0.4}}
+    with pytest.raises(PolicyError, match="distillation.temperature should be .* but got 0"):
+        load_policy(document)
+    with pytest.raises(PolicyError, match="distillation has an unknown field .beta."):
+        load_policy({**taught.to_json(), "distillation": {"temperature": 2.0, "beta": 1}})
