@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from policysearch import Policy
 from policysearch.data import load_source, make_splits
 from policysearch.models import build_model
-from policysearch.train import (ProxyConfig, build_optimizer, evaluate, proxy_finetune, set_train_mode,
+from policysearch.training import (TrainConfig, build_optimizer, evaluate, proxy_finetune, set_train_mode,
                                to_float_batch)
 
 MODEL, IMAGE_SIZE = "efficientnet-lite0", 32
@@ -65,7 +65,7 @@ def main() -> None:
     splits = make_splits(source, train_size=TRAIN_SIZE, val_size=VAL_SIZE, seed=0)
     factory = lambda: build_model(MODEL, source.num_classes, image_size=IMAGE_SIZE)  # noqa: E731
     policy = Policy(num_ops=2, magnitude=9)
-    config = ProxyConfig(epochs=EPOCHS, batch_size=BATCH, device="cpu")
+    config = TrainConfig(epochs=EPOCHS, batch_size=BATCH, device="cpu")
     floor_seconds(policy, factory, splits, device)  # warm-up: allocator, kernels, weights in page cache
     floors, proxies, evals = [], [], []
     for _ in range(args.repeats):

@@ -24,11 +24,11 @@ from typing import Any
 
 import optuna
 
-from policysearch.config import RunConfig
-from policysearch.objective import Objective
-from policysearch.search import load_splits, make_model_factory
-from policysearch.space import SearchSpace
-from policysearch.train import ProxyConfig
+from policysearch.search.config import RunConfig
+from policysearch.search.objective import Objective
+from policysearch.search.inputs import load_splits, make_model_factory
+from policysearch.search.space import SearchSpace
+from policysearch.training import TrainConfig
 
 HEAD_LR = 1e-2
 WITHIN = 0.005  # "within 0.5 points" of the grid's best accuracy
@@ -78,7 +78,7 @@ def main() -> None:
     space = SearchSpace(approaches=("linear_probe",), head_lr=(HEAD_LR, HEAD_LR))
     splits = load_splits(config)
     objective = Objective(space, splits, make_model_factory(config, splits.num_classes),
-                          ProxyConfig(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed))
+                          TrainConfig(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed))
     grid = space.grid(magnitude_step=6 if args.quick else 3)
     grid_trials = len(grid["num_ops"]) * len(grid["magnitude"])
     print(f"proxy: {config.model} linear probe, {config.image_size}x{config.image_size}, "

@@ -27,11 +27,11 @@ from pathlib import Path
 import optuna
 
 from policysearch import Policy
-from policysearch.config import RunConfig
+from policysearch.search.config import RunConfig
 from policysearch.policy import Transfer
-from policysearch.search import load_splits, make_model_factory
-from policysearch.storage import make_storage
-from policysearch.train import ProxyConfig, proxy_finetune
+from policysearch.search.inputs import load_splits, make_model_factory
+from policysearch.search.storage import make_storage
+from policysearch.training import TrainConfig, proxy_finetune
 
 TRIALS = 40
 EPOCHS = 3
@@ -66,7 +66,7 @@ def proxy_trial_seconds() -> float:
     splits = load_splits(config)
     factory = make_model_factory(config, splits.num_classes)
     policy = Policy(num_ops=2, magnitude=9, transfer=Transfer("linear_probe", head_lr=1e-2, backbone_lr=None))
-    return proxy_finetune(policy, factory, splits.train, splits.val, ProxyConfig(epochs=config.epochs)).seconds
+    return proxy_finetune(policy, factory, splits.train, splits.val, TrainConfig(epochs=config.epochs)).seconds
 
 
 def trials_per_hour(jobs: int, folder: Path) -> float:

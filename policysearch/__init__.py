@@ -22,8 +22,8 @@ _LAZY = {
     "Mixing": "policysearch.policy",
     "Transfer": "policysearch.policy",
     "load_policy": "policysearch.policy",
-    "RandAugment": "policysearch.augment",
-    "apply_op": "policysearch.ops",
+    "RandAugment": "policysearch.augment.randaugment",
+    "apply_op": "policysearch.augment.ops",
     "PolicySearchError": "policysearch.errors",
     "PolicyError": "policysearch.errors",
     "DataError": "policysearch.errors",
@@ -36,7 +36,7 @@ _LAZY = {
 __all__ = sorted(_LAZY) + ["__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from policysearch.augment import RandAugment
+    from policysearch.augment.randaugment import RandAugment
     from policysearch.errors import (
         ConfigError,
         DataError,
@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         StorageError,
         TrainingError,
     )
-    from policysearch.ops import apply_op
+    from policysearch.augment.ops import apply_op
     from policysearch.policy import Mixing, Policy, Transfer, load_policy
 
 

@@ -17,6 +17,8 @@ Example:
 from __future__ import annotations
 
 __all__ = [
+    "first_line",
+    "innermost",
     "PolicySearchError",
     "PolicyError",
     "DataError",
@@ -53,3 +55,35 @@ class ModelError(PolicySearchError):
 
 class TrainingError(PolicySearchError):
     """A proxy fine-tune cannot run with the given settings."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name if it has none), for one-line errors.
+
+    Example:
+        >>> first_line(OSError("disk full\\nmore detail"))
+        'disk full'
+        >>> first_line(KeyError())
+        'KeyError'
+    """
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def innermost(exc: BaseException) -> BaseException:
+    """The exception at the bottom of a chain of causes (a database's own error under Optuna's).
+
+    Example:
+        >>> try:
+        ...     try:
+        ...         raise OSError("read-only")
+        ...     except OSError as inner:
+        ...         raise RuntimeError("write failed") from inner
+        ... except RuntimeError as outer:
+        ...     first_line(innermost(outer))
+        'read-only'
+    """
+    while (exc.__cause__ or exc.__context__) is not None:
+        exc = exc.__cause__ or exc.__context__
+    return exc
+

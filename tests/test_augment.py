@@ -9,7 +9,7 @@ import torch
 
 from policysearch.augment import BatchMix, RandAugment, preview_grid, save_png
 from policysearch.errors import DataError, PolicyError
-from policysearch.ops import apply_op
+from policysearch.augment.ops import apply_op
 
 
 @pytest.fixture

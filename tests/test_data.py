@@ -18,8 +18,8 @@ from policysearch.data import (
     FASHION_MNIST_DIR,
     DataWarning,
     Split,
-    _load_fashion_mnist,
-    _read_idx,
+    load_fashion_mnist,
+    read_idx,
     available_sources,
     load_source,
     make_splits,
@@ -91,7 +91,7 @@ def test_fashion_mnist_resized_once_at_load(fashion):
 @needs_fashion_mnist
 def test_fashion_mnist_test_split_is_the_datasets_own_test_set(fashion):
     splits = make_splits(fashion, train_size=1000, val_size=500, seed=0)
-    t10k = _read_idx(FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz")
+    t10k = read_idx(FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz")
     np.testing.assert_array_equal(splits.test.images[..., 0], t10k)
     subsampled = make_splits(fashion, train_size=1000, val_size=500, test_size=2000, seed=0)
     assert subsampled.test.class_counts(10).tolist() == [200] * 10
@@ -276,5 +276,5 @@ def test_cifar10_without_network_fails_fast_with_one_line(tmp_path, monkeypatch)
 @pytest.mark.skipif(resolves("fashion-mnist.s3-website.eu-central-1.amazonaws.com"), reason="online")
 def test_fashion_mnist_without_package_or_network_says_both_fixes(tmp_path):
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist") as info:
-        _load_fashion_mnist("", None, tmp_path, system_dir=tmp_path / "missing")
+        load_fashion_mnist("", None, tmp_path, system_dir=tmp_path / "missing")
     assert "internet" in str(info.value) and "\n" not in str(info.value)

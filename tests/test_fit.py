@@ -13,10 +13,10 @@ from policysearch import Policy
 from policysearch.data import load_source, make_splits
 from policysearch.distill import Teaching
 from policysearch.errors import TrainingError
-from policysearch.fit import FitConfig, TrainingSet, fit
+from policysearch.training import FitConfig, TrainingSet, fit
 from policysearch.models import build_model
 from policysearch.policy import Mixing, Transfer
-from policysearch.train import evaluate
+from policysearch.training import evaluate
 
 POLICY = Policy(num_ops=1, magnitude=5, transfer=Transfer("finetune", head_lr=3e-3, backbone_lr=3e-3))
 CONFIG = FitConfig(epochs=3, batch_size=32, seed=0, device="cpu")

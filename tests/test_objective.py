@@ -8,9 +8,9 @@ import torch
 
 from policysearch.data import load_source, make_splits
 from policysearch.models import build_model
-from policysearch.objective import Objective
-from policysearch.space import SearchSpace, baseline_params
-from policysearch.train import ProxyConfig
+from policysearch.search.objective import Objective
+from policysearch.search.space import SearchSpace, baseline_params
+from policysearch.training import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def _factory():
 
 def test_each_epoch_is_reported_and_attributes_stored(splits):
     study = _study(baseline_params(SearchSpace())["randaugment_n2_m9"])
-    study.optimize(Objective(SearchSpace(), splits, _factory, ProxyConfig(epochs=2), seeds=2), n_trials=1)
+    study.optimize(Objective(SearchSpace(), splits, _factory, TrainConfig(epochs=2), seeds=2), n_trials=1)
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert sorted(trial.intermediate_values) == [1, 2]
@@ -48,7 +48,7 @@ def test_a_diverged_run_is_pruned_with_its_reason(splits):
         return model
 
     study = _study(baseline_params(SearchSpace())["no_augmentation"])
-    study.optimize(Objective(SearchSpace(), splits, broken, ProxyConfig(epochs=2)), n_trials=1)
+    study.optimize(Objective(SearchSpace(), splits, broken, TrainConfig(epochs=2)), n_trials=1)
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert "nan" in trial.user_attrs["failure"]
@@ -64,7 +64,7 @@ def test_an_exception_fails_the_trial_with_its_reason_and_the_study_goes_on(spli
         return _factory()
 
     study = _study(baseline_params(SearchSpace())["no_augmentation"])
-    study.optimize(Objective(SearchSpace(), splits, flaky, ProxyConfig(epochs=1)), n_trials=2,
+    study.optimize(Objective(SearchSpace(), splits, flaky, TrainConfig(epochs=1)), n_trials=2,
                    catch=(Exception,))
     first, second = study.trials
     assert first.state == optuna.trial.TrialState.FAIL
@@ -76,7 +76,7 @@ def test_a_pruned_trial_is_not_recorded_as_a_failure(splits):
     # Every value is below 1.1, so this pruner stops the trial at its first report.
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.1))
     study.enqueue_trial(baseline_params(SearchSpace())["no_augmentation"])
-    study.optimize(Objective(SearchSpace(), splits, _factory, ProxyConfig(epochs=2)), n_trials=1)
+    study.optimize(Objective(SearchSpace(), splits, _factory, TrainConfig(epochs=2)), n_trials=1)
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED and trial.user_attrs["epochs_run"] == 1
     assert "failure" not in trial.user_attrs

@@ -1,4 +1,4 @@
-"""Tests for policysearch.ops: torchvision parity, the extras, errors, properties.
+"""Tests for policysearch.augment.ops: torchvision parity, the extras, errors, properties.
 
 The parity references call ``torchvision.transforms.v2.functional`` directly
 with the arguments torchvision's RandAugment passes (its
@@ -20,9 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from policysearch import geometry, ops
+from policysearch.augment import _color, geometry, ops
 from policysearch.errors import DataError, PolicyError
-from policysearch.ops import (EXTRA_OPS, OPS, TORCHVISION_OPS, apply_op, check_image, get_op,
+from policysearch.augment.ops import (EXTRA_OPS, OPS, TORCHVISION_OPS, apply_op, check_image, get_op,
                               op_value)
 
 TV_SPACE = T.RandAugment()._AUGMENTATION_SPACE
@@ -266,7 +266,7 @@ def test_brightness_one_pass_path_equals_the_lut() -> None:
     for magnitude in range(31):
         for sign in (1, -1):
             value = op_value("Brightness", magnitude, height=37, width=45, sign=sign)
-            lut, _, beta = ops._brightness_plan(value)
+            lut, _, beta = _color._brightness_plan(value)
             fast += beta is not None
             np.testing.assert_array_equal(apply_op(levels, "Brightness", magnitude, sign=sign),
                                           cv2.LUT(levels, lut), err_msg=str(value))
@@ -281,7 +281,7 @@ def test_contrast_one_pass_path_equals_the_lut(monkeypatch: pytest.MonkeyPatch) 
     cases = [(image, magnitude, sign) for image in images for magnitude in range(0, 31, 3)
              for sign in (1, -1)]
     fast = [apply_op(image, "Contrast", magnitude, sign=sign) for image, magnitude, sign in cases]
-    monkeypatch.setattr(ops, "_AFFINE_MIN_SIZE", math.inf)
+    monkeypatch.setattr(_color, "_AFFINE_MIN_SIZE", math.inf)
     for (image, magnitude, sign), got in zip(cases, fast):
         np.testing.assert_array_equal(got, apply_op(image, "Contrast", magnitude, sign=sign))
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from policysearch.errors import DataError
-from policysearch.plot import INK, PALETTE, Panel, draw_panels, nice_ticks, save_panels
+from policysearch.training.curves import INK, PALETTE, Panel, draw_panels, nice_ticks, save_panels
 
 BLUE, ORANGE = PALETTE["blue"], PALETTE["orange"]
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policysearch import Policy, PolicyError, load_policy
-from policysearch.ops import EXTRA_OPS, TORCHVISION_OPS
+from policysearch.augment.ops import EXTRA_OPS, TORCHVISION_OPS
 from policysearch.policy import Mixing, Provenance, Score, Transfer
 
 

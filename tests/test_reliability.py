@@ -127,7 +127,7 @@ def test_four_workers_on_a_database_server(server, tmp_path):
 
 
 def test_password_never_reaches_logs_json_or_attributes(tmp_path):
-    from policysearch.storage import redact
+    from policysearch.search.storage import redact
 
     url = "postgresql+psycopg2://postgres:hunter2@127.0.0.1:5432/test"
     assert redact(url) == "postgresql+psycopg2://postgres:***@127.0.0.1:5432/test"

@@ -16,10 +16,10 @@ import torch
 from policysearch import Policy
 from policysearch.cli import main
 from policysearch.data import load_source, make_splits
-from policysearch.unlabeled import load_unlabeled
+from policysearch.data.unlabeled import load_unlabeled
 from policysearch.distill import teacher_probabilities
 from policysearch.policy import Transfer
-from policysearch.runs import load_teacher
+from policysearch.training import load_teacher
 
 # Random-init students want one learning rate for all their layers.
 STUDENT = Policy(num_ops=1, magnitude=5, transfer=Transfer("finetune", head_lr=3e-3, backbone_lr=3e-3))
@@ -223,7 +223,7 @@ def test_a_study_with_a_teacher_searches_temperature_and_alpha(tmp_path, policy_
 
 
 def test_studies_without_a_teacher_store_the_settings_they_always_did():
-    from policysearch.config import RunConfig
+    from policysearch.search.config import RunConfig
 
     settings = RunConfig().search_settings()
     assert "teacher" not in settings and "temperature" not in settings["space"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from policysearch.config import RunConfig, load_config
+from policysearch.search.config import RunConfig, load_config
 from policysearch.errors import ConfigError
-from policysearch.space import BASELINES, SearchSpace, baseline_params
+from policysearch.search.space import BASELINES, SearchSpace, baseline_params
 
 
 def test_finetune_trial_builds_the_split_learning_rates():

@@ -13,7 +13,7 @@ from policysearch.data import load_source, make_splits
 from policysearch.errors import TrainingError
 from policysearch.models import build_model
 from policysearch.policy import Mixing, Transfer
-from policysearch.train import ProxyConfig, build_optimizer, evaluate, proxy_finetune, resolve_device
+from policysearch.training import TrainConfig, build_optimizer, evaluate, proxy_finetune, resolve_device
 
 LINEAR = Transfer("linear_probe", head_lr=0.01, backbone_lr=None)
 FINETUNE = Transfer("finetune", head_lr=0.003, backbone_lr=0.0007)
@@ -45,7 +45,7 @@ def test_linear_probe_leaves_backbone_weights_and_bn_statistics_unchanged(digits
         return model
 
     policy = Policy(num_ops=2, magnitude=9, transfer=LINEAR)
-    result = proxy_finetune(policy, factory, digits.train, digits.val, ProxyConfig(epochs=2, batch_size=32))
+    result = proxy_finetune(policy, factory, digits.train, digits.val, TrainConfig(epochs=2, batch_size=32))
     assert result.status == "ok"
     backbone = models[0].backbone.state_dict()
     assert any("running_mean" in k for k in backbone), "tiny-cnn should have batch norm"
@@ -64,7 +64,7 @@ def test_finetune_of_pretrained_backbone_trains_weights_but_keeps_bn_statistics(
 
     before = build_model("efficientnet-lite0", 10, image_size=32).backbone.state_dict()
     proxy_finetune(Policy(num_ops=0, magnitude=0, transfer=FINETUNE), factory, splits.train, splits.val,
-                   ProxyConfig(epochs=1, batch_size=32))
+                   TrainConfig(epochs=1, batch_size=32))
     after = models[0].backbone.state_dict()
     stats = [k for k in after if "running_" in k]
     weights = [k for k in after if k.endswith("weight")]
@@ -76,7 +76,7 @@ def test_finetune_of_random_init_backbone_learns_its_bn_statistics(digits):
     models: list = []
     policy = Policy(num_ops=0, magnitude=0, transfer=FINETUNE)
     before = build_model("tiny-cnn", 10, image_size=16, weights=None).backbone.state_dict()
-    proxy_finetune(policy, tiny_factory(keep=models), digits.train, digits.val, ProxyConfig(epochs=1))
+    proxy_finetune(policy, tiny_factory(keep=models), digits.train, digits.val, TrainConfig(epochs=1))
     after = models[0].backbone.state_dict()
     changed = [k for k in after if after[k].dtype.is_floating_point and not torch.equal(after[k], before[k])]
     assert any("running_mean" in k for k in changed)
@@ -103,7 +103,7 @@ def test_linear_probe_optimizer_has_only_the_head():
 def test_same_seed_same_result_and_report_each_epoch(digits):
     policy = Policy(num_ops=2, magnitude=12, mixing=Mixing("cutmix", prob=0.5, alpha=1.0), transfer=FINETUNE)
     reports: list[tuple[int, float]] = []
-    config = ProxyConfig(epochs=3, batch_size=32, seed=3)
+    config = TrainConfig(epochs=3, batch_size=32, seed=3)
     a = proxy_finetune(policy, tiny_factory(), digits.train, digits.val, config, report=lambda e, v: reports.append((e, v)))
     b = proxy_finetune(policy, tiny_factory(), digits.train, digits.val, config)
     assert a.val_history == b.val_history and a.train_loss == b.train_loss
@@ -125,7 +125,7 @@ def test_report_may_raise_to_stop_early(digits):
 
     with pytest.raises(Stop):
         proxy_finetune(Policy(num_ops=0, magnitude=0), tiny_factory(), digits.train, digits.val,
-                       ProxyConfig(epochs=3), report=report)
+                       TrainConfig(epochs=3), report=report)
     assert calls == [1]
 
 
@@ -136,7 +136,7 @@ def test_divergent_run_stops_with_a_clear_status(digits):
             model.head.weight.fill_(float("inf"))
         return model
 
-    result = proxy_finetune(Policy(num_ops=0, magnitude=0), broken, digits.train, digits.val, ProxyConfig(epochs=2))
+    result = proxy_finetune(Policy(num_ops=0, magnitude=0), broken, digits.train, digits.val, TrainConfig(epochs=2))
     assert result.status == "diverged"
     assert result.val_accuracy is None
     assert "nan" in result.reason and "epoch 1" in result.reason
@@ -157,9 +157,9 @@ def test_evaluate_reports_accuracy_and_loss(digits):
 
 def test_bad_config_and_device():
     with pytest.raises(TrainingError, match="epochs.*0"):
-        ProxyConfig(epochs=0)
+        TrainConfig(epochs=0)
     with pytest.raises(TrainingError, match="device.*tpu"):
-        ProxyConfig(device="tpu")
+        TrainConfig(device="tpu")
     if not torch.cuda.is_available():
         with pytest.raises(TrainingError, match="cuda"):
             resolve_device("cuda")
@@ -170,7 +170,7 @@ def test_bad_config_and_device():
 def test_pretrained_efficientnet_lite0_transfers_far_better_than_random():
     splits = make_splits(load_source("fashion-mnist", image_size=32), train_size=400, val_size=400, seed=0)
     policy = Policy(num_ops=0, magnitude=0, transfer=Transfer("linear_probe", head_lr=0.01, backbone_lr=None))
-    config = ProxyConfig(epochs=1, batch_size=32, seed=0)
+    config = TrainConfig(epochs=1, batch_size=32, seed=0)
 
     def score(weights):
         factory = lambda: build_model("efficientnet-lite0", 10, image_size=32, weights=weights)  # noqa: E731

@@ -13,7 +13,7 @@ import pytest
 
 from policysearch.data import FASHION_MNIST_DIR, DataWarning, load_source, make_splits
 from policysearch.errors import DataError
-from policysearch.unlabeled import Unlabeled, load_unlabeled
+from policysearch.data.unlabeled import Unlabeled, load_unlabeled
 
 HAS_FASHION_MNIST = (FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file()
 needs_fashion_mnist = pytest.mark.skipif(not HAS_FASHION_MNIST, reason="needs dataset-fashion-mnist")

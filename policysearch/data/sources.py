@@ -1,0 +1,213 @@
+"""Dataset sources: the registry of loaders, each giving a whole dataset in memory.
+
+A source is a whole dataset as numpy arrays: images uint8 NHWC (C=1 for
+grayscale, 3 for colour) resized once to the working size, labels int64.
+Sources are named by a spec looked up in :data:`SOURCES`: ``fashion-mnist``,
+``imagefolder:PATH`` (one sub-folder per class), ``cifar10``, ``cifar100``
+and ``digits`` (scikit-learn's 8x8 digits, for fast tests). The search only
+sees ``train`` and ``val``, drawn from the training pool; ``test`` (the
+dataset's own test set, or a fixed share carved out of sources without one)
+is kept for the final report.
+
+Example:
+    >>> splits = make_splits(load_source("digits"), train_size=200, val_size=100)
+    >>> splits.train.images.shape, splits.train.images.dtype.name
+    ((200, 8, 8, 1), 'uint8')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import math
+import numbers
+import os
+import sys
+import tarfile
+from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from policysearch.data.images import (DEFAULT_FOLDER_IMAGE_SIZE, IMAGE_EXTENSIONS, MIN_IMAGE_SIZE, read_images,
+                                      resize_all, stack_images, visible_files, warn_skipped)
+from policysearch.data.splits import CARVED_TEST_FRACTION, Source, Split, carved_source, int_at_least
+from policysearch.errors import DataError, first_line
+
+__all__ = ["SOURCES", "available_sources", "load_source", "FASHION_MNIST_CLASSES", "FASHION_MNIST_DIR", "read_idx",
+           "load_fashion_mnist"]
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+FASHION_MNIST_FILES = (
+    "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+)  # fmt: skip
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+CACHE_ENV = "POLICYSEARCH_CACHE"
+# What torchvision raises when a download, checksum or archive fails.
+_DOWNLOAD_ERRORS = (OSError, RuntimeError, EOFError, tarfile.TarError)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """A gzip-compressed idx file (the MNIST format) as a uint8 array."""
+    try:
+        raw = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError) as exc:
+        raise DataError(f"cannot read {path}: {first_line(exc)}") from exc
+    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08":  # two zero bytes, then 0x08 = unsigned byte
+        raise DataError(f"{path} is not an unsigned-byte idx file")
+    dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=raw[3], offset=4))
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * raw[3])
+    if data.size != math.prod(dims):
+        raise DataError(f"{path} is truncated: {data.size} bytes of data for shape {dims}")
+    return data.reshape(dims).copy()  # frombuffer views are read-only
+
+
+def load_fashion_mnist(
+    arg: str, image_size: int | None, cache_dir: Path, *, system_dir: Path = FASHION_MNIST_DIR
+) -> Source:
+    files = [system_dir / f"{name}.gz" for name in FASHION_MNIST_FILES]
+    if all(f.is_file() for f in files):
+        train_x, train_y, test_x, test_y = (read_idx(f) for f in files)
+    else:
+        try:
+            from torchvision.datasets import FashionMNIST
+
+            with contextlib.redirect_stdout(sys.stderr):  # torchvision's progress lines stay off stdout
+                train, test = (FashionMNIST(str(cache_dir), train=t, download=True) for t in (True, False))
+        except _DOWNLOAD_ERRORS as exc:
+            raise DataError(
+                f"Fashion-MNIST is not in {system_dir} and downloading it into {cache_dir} failed "
+                f"({first_line(exc)}): run `apt-get install dataset-fashion-mnist`, or connect to the "
+                f"internet once so torchvision can download it"
+            ) from exc
+        arrays = (train.data, train.targets, test.data, test.targets)
+        train_x, train_y, test_x, test_y = (a.numpy() for a in arrays)
+    return Source(
+        "fashion-mnist",
+        FASHION_MNIST_CLASSES,
+        Split(resize_all(train_x, image_size), train_y.astype(np.int64)),
+        Split(resize_all(test_x, image_size), test_y.astype(np.int64)),
+    )
+
+
+def _load_cifar(arg: str, image_size: int | None, cache_dir: Path, *, name: str) -> Source:
+    from torchvision import datasets
+
+    dataset = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            train, test = (dataset(str(cache_dir), train=t, download=True) for t in (True, False))
+    except _DOWNLOAD_ERRORS as exc:
+        raise DataError(
+            f"could not download {name} into {cache_dir} ({first_line(exc)}): connect to the internet "
+            f"once, or put {Path(dataset.url).name} from {dataset.url} into {cache_dir}"
+        ) from exc
+    return Source(
+        name,
+        tuple(train.classes),
+        Split(resize_all(train.data, image_size), np.asarray(train.targets, np.int64)),
+        Split(resize_all(test.data, image_size), np.asarray(test.targets, np.int64)),
+    )
+
+
+def _load_digits(arg: str, image_size: int | None, cache_dir: Path, *, test_fraction: float) -> Source:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise DataError("the digits dataset needs scikit-learn: pip install scikit-learn") from exc
+    digits = load_digits()
+    images = np.round(digits.images * (255 / 16)).astype(np.uint8)  # its pixels are 0..16
+    classes = [str(c) for c in digits.target_names]
+    labels = digits.target.astype(np.int64)
+    return carved_source("digits", classes, resize_all(images, image_size), labels, test_fraction, 0)
+
+
+def _load_image_folder(arg: str, image_size: int | None, cache_dir: Path, *, test_fraction: float) -> Source:
+    root = Path(arg).expanduser()
+    if not root.is_dir():
+        problem = "is not a directory" if root.exists() else "does not exist"
+        raise DataError(f"image folder {str(root)!r} {problem}")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    size = image_size or DEFAULT_FOLDER_IMAGE_SIZE
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    skipped: list[Path] = []
+    for label, class_dir in enumerate(class_dirs):
+        found, passed_over = read_images(visible_files(class_dir), size)
+        images += found
+        labels += [label] * len(found)
+        skipped += passed_over
+    if not images:
+        raise DataError(
+            f"image folder {str(root)!r} has no readable images in class sub-folders "
+            f"(expected {root}/CLASS/IMAGE with extension {', '.join(sorted(IMAGE_EXTENSIONS))})"
+        )
+    if len(class_dirs) < 2:
+        only = class_dirs[0].name
+        raise DataError(f"image folder {str(root)!r} has one class ({only!r}); a classifier needs at least 2")
+    warn_skipped(root, skipped)
+    classes = [d.name for d in class_dirs]
+    stacked, label_array = stack_images(images), np.asarray(labels, np.int64)
+    return carved_source(f"imagefolder:{root}", classes, stacked, label_array, test_fraction, len(skipped))
+
+
+# name -> loader(arg, image_size, cache_dir, **options); only "imagefolder" takes an argument (its PATH).
+SOURCES: Mapping[str, Callable[..., Source]] = MappingProxyType(
+    {
+        "fashion-mnist": load_fashion_mnist,
+        "imagefolder": _load_image_folder,
+        "cifar10": partial(_load_cifar, name="cifar10"),
+        "cifar100": partial(_load_cifar, name="cifar100"),
+        "digits": _load_digits,
+    }
+)
+_TAKES_ARGUMENT = frozenset({"imagefolder"})
+_CARVES_TEST = frozenset({"imagefolder", "digits"})
+
+
+def available_sources() -> list[str]:
+    """Dataset specs :func:`load_source` accepts.
+
+    Example:
+        >>> available_sources()[:2]
+        ['fashion-mnist', 'imagefolder:PATH']
+    """
+    return [f"{name}:PATH" if name in _TAKES_ARGUMENT else name for name in SOURCES]
+
+
+def load_source(
+    spec: str,
+    *,
+    image_size: int | None = None,
+    cache_dir: str | Path | None = None,
+    test_fraction: float = CARVED_TEST_FRACTION,
+) -> Source:
+    """Load a whole dataset into memory, resized to ``image_size`` when given.
+
+    ``image_size=None`` keeps the native size (image folders: 64).
+    ``cache_dir`` (default $POLICYSEARCH_CACHE, else ~/.cache/policysearch)
+    receives torchvision downloads. ``test_fraction`` is the share of each
+    class carved out as the test split of sources without one (folders, digits).
+
+    Example:
+        >>> source = load_source("digits", image_size=16)
+        >>> source.train.image_shape, source.num_classes
+        ((16, 16, 1), 10)
+    """
+    name, _, arg = spec.partition(":")
+    if name not in SOURCES:
+        raise DataError(f"unknown dataset {spec!r}; known: {', '.join(available_sources())}")
+    if (name in _TAKES_ARGUMENT) != bool(arg):
+        usage = f"{name}:PATH" if name in _TAKES_ARGUMENT else name
+        raise DataError(f"dataset {spec!r} should be written {usage}")
+    image_size = None if image_size is None else int_at_least("image_size", image_size, MIN_IMAGE_SIZE)
+    fraction_ok = isinstance(test_fraction, numbers.Real) and not isinstance(test_fraction, bool)
+    if not (fraction_ok and 0 < test_fraction < 1):
+        raise DataError(f"test_fraction should be a number between 0 and 1, but got {test_fraction!r}")
+    cache = Path(cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "policysearch")
+    options = {"test_fraction": float(test_fraction)} if name in _CARVES_TEST else {}
+    return SOURCES[name](arg, image_size, cache.expanduser(), **options)

@@ -1,0 +1,15 @@
+"""Models: backbones with pretrained weights and the backbone/head split.
+
+Example:
+    >>> from policysearch.models import build_model
+    >>> build_model("tiny-cnn", 10, weights=None).head.out_features
+    10
+"""
+
+from __future__ import annotations
+
+from policysearch.models.backbones import (BACKBONES, DEFAULT_WEIGHTS, IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD,
+                                           TransferModel, available_models, build_model)
+
+__all__ = ["TransferModel", "available_models", "build_model", "BACKBONES", "LITE_MEAN", "LITE_STD", "IMAGENET_MEAN",
+           "IMAGENET_STD", "DEFAULT_WEIGHTS"]

@@ -1,0 +1,16 @@
+"""The policy document: the frozen :class:`Policy`, its version-1 JSON, loading and validation.
+
+Example:
+    >>> from policysearch.policy import Policy, load_policy
+    >>> load_policy(Policy(num_ops=1, magnitude=5).to_json()).num_ops
+    1
+"""
+
+from __future__ import annotations
+
+from policysearch.policy.document import (APPROACHES, FORMAT, INTERPOLATIONS, MIXING_KINDS, VERSION, Distillation,
+                                          Mixing, Policy, Provenance, Score, Transfer)
+from policysearch.policy.loading import load_policy
+
+__all__ = ["FORMAT", "VERSION", "APPROACHES", "MIXING_KINDS", "INTERPOLATIONS", "Mixing", "Transfer",
+           "Distillation", "Score", "Provenance", "Policy", "load_policy"]

@@ -1,0 +1,374 @@
+"""The frozen :class:`Policy` and its version-1 JSON document.
+
+A policy is what a search finds and what a user imports: RandAugment's number
+of operations N and magnitude bin M over an operation set, optional batch
+mixing (CutMix / MixUp), and the transfer-learning learning-rate split. The
+JSON is data only: loading parses it with :mod:`json`, validates every field,
+and never executes or unpickles anything.
+
+Example:
+    >>> from policysearch.policy import Policy, load_policy
+    >>> p = Policy(num_ops=2, magnitude=9)
+    >>> load_policy(p.to_json()) == p
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from policysearch import _checks as checks
+from policysearch._io import write_json_atomic
+from policysearch.augment.geometry import INTERPOLATIONS
+from policysearch.augment.mixing import MIXING_KINDS
+from policysearch.augment.ops import OPS, TORCHVISION_OPS
+from policysearch.errors import PolicyError
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "APPROACHES",
+    "MIXING_KINDS",
+    "INTERPOLATIONS",
+    "Mixing",
+    "Transfer",
+    "Distillation",
+    "Score",
+    "Provenance",
+    "Policy",
+]
+
+FORMAT = "policysearch.policy"
+VERSION = 1
+APPROACHES = ("linear_probe", "finetune")
+# Says in the document itself which scale M is on (timm uses 0-10 instead).
+MAGNITUDE_SCALE = "torchvision-bins"
+
+
+@dataclass(frozen=True)
+class Mixing:
+    """Batch mixing: CutMix or MixUp with probability ``prob``, Beta(alpha, alpha)."""
+
+    kind: str = "cutmix"
+    prob: float = 0.5
+    alpha: float = 1.0
+
+    def __post_init__(self) -> None:
+        checks.check_choice("mixing.kind", self.kind, MIXING_KINDS)
+        checks.check_number("mixing.prob", self.prob, low=0.0, high=1.0)
+        checks.check_number("mixing.alpha", self.alpha, low=0.0, low_open=True)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """The transfer-learning approach and its learning rates.
+
+    ``linear_probe`` freezes the pretrained backbone and trains only the new
+    head (``backbone_lr`` is None); ``finetune`` trains both, the backbone at
+    its own, usually smaller, learning rate.
+    """
+
+    approach: str = "finetune"
+    head_lr: float = 1e-3
+    backbone_lr: float | None = 1e-4
+
+    def __post_init__(self) -> None:
+        checks.check_choice("transfer.approach", self.approach, APPROACHES)
+        checks.check_number("transfer.head_lr", self.head_lr, low=0.0, low_open=True)
+        if self.approach == "linear_probe":
+            if self.backbone_lr is not None:
+                raise PolicyError(
+                    "transfer.backbone_lr should be null for approach 'linear_probe' "
+                    f"(the backbone is frozen), but got {self.backbone_lr!r}"
+                )
+        else:
+            checks.check_number(
+                "transfer.backbone_lr", self.backbone_lr, low=0.0, low_open=True
+            )
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """Knowledge-distillation settings a search found (or a user chose).
+
+    The student's loss is ``alpha * T^2 * KL(teacher_T || student_T)
+    + (1 - alpha) * CE``, T the softmax ``temperature``; see
+    :func:`policysearch.distill.distillation_loss`.
+    """
+
+    temperature: float = 4.0
+    alpha: float = 0.9
+
+    def __post_init__(self) -> None:
+        checks.check_number("distillation.temperature", self.temperature, low=0.0, low_open=True)
+        checks.check_number("distillation.alpha", self.alpha, low=0.0, high=1.0)
+
+
+@dataclass(frozen=True)
+class Score:
+    """How the policy scored: the metric, its value and the baselines' values."""
+
+    metric: str = "val_accuracy"
+    value: float = 0.0
+    baselines: Mapping[str, float | None] = field(default_factory=dict, hash=False)
+    # Mean/spread on the held-out test split, per policy name (see export.py).
+    final_check: Mapping[str, Mapping[str, Any]] | None = field(default=None, hash=False)
+
+    def __post_init__(self) -> None:
+        checks.check_str("score.metric", self.metric)
+        checks.check_number("score.value", self.value)
+        object.__setattr__(
+            self, "baselines", checks.check_number_map("score.baselines", self.baselines)
+        )
+        if self.final_check is not None:
+            object.__setattr__(
+                self,
+                "final_check",
+                checks.check_final_check("score.final_check", self.final_check),
+            )
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a policy came from. Every field is optional."""
+
+    study: str | None = None
+    storage: str | None = None  # with any password removed before saving
+    trial: int | None = None
+    dataset: str | None = None
+    model: str | None = None
+    image_size: int | None = None
+    budget: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    versions: Mapping[str, str] = field(default_factory=dict, hash=False)
+    created: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("study", "storage", "dataset", "model", "created"):
+            checks.check_optional_str(f"provenance.{name}", getattr(self, name))
+        checks.check_optional_int("provenance.trial", self.trial, low=0)
+        checks.check_optional_int("provenance.image_size", self.image_size, low=1)
+        object.__setattr__(
+            self, "budget", checks.check_scalar_map("provenance.budget", self.budget)
+        )
+        object.__setattr__(
+            self, "versions", checks.check_str_map("provenance.versions", self.versions)
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A RandAugment policy with transfer-learning settings.
+
+    Magnitudes are torchvision's: M is an integer bin in
+    ``[0, num_magnitude_bins - 1]``; over torchvision's 14 operations the
+    policy equals ``torchvision.transforms.v2.RandAugment(num_ops, magnitude)``.
+
+    Example:
+        >>> p = Policy(num_ops=2, magnitude=9)
+        >>> p.to_json()["augmentation"]["num_ops"]
+        2
+        >>> out = p.transform(rng=0)(np.zeros((32, 32, 3), np.uint8))  # doctest: +SKIP
+    """
+
+    num_ops: int = 2
+    magnitude: int = 9
+    num_magnitude_bins: int = 31
+    ops: tuple[str, ...] = TORCHVISION_OPS
+    interpolation: str = "nearest"
+    fill: int | tuple[int, ...] = 0
+    mixing: Mixing | None = None
+    transfer: Transfer = field(default_factory=Transfer)
+    distillation: Distillation | None = None  # only for a student taught by a teacher
+    score: Score | None = None
+    provenance: Provenance | None = None
+
+    def __post_init__(self) -> None:
+        bins = checks.check_int("augmentation.num_magnitude_bins", self.num_magnitude_bins, low=2)
+        checks.check_int("augmentation.num_ops", self.num_ops, low=0)
+        checks.check_int("augmentation.magnitude", self.magnitude, low=0, high=bins - 1)
+        object.__setattr__(self, "ops", _check_ops(self.ops))
+        checks.check_choice("augmentation.interpolation", self.interpolation, INTERPOLATIONS)
+        object.__setattr__(self, "fill", _check_fill(self.fill))
+        for name, kind in (("mixing", Mixing), ("distillation", Distillation), ("score", Score),
+                           ("provenance", Provenance)):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, kind):
+                raise PolicyError(f"{name} should be a {kind.__name__} or None, but got {value!r}")
+        if not isinstance(self.transfer, Transfer):
+            raise PolicyError(f"transfer should be a Transfer, but got {self.transfer!r}")
+
+    # -- conversions -----------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The version-1 JSON document as a plain dict (see :func:`load_policy`)."""
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "augmentation": {
+                "kind": "randaugment",
+                "num_ops": self.num_ops,
+                "magnitude": self.magnitude,
+                "num_magnitude_bins": self.num_magnitude_bins,
+                "magnitude_scale": MAGNITUDE_SCALE,
+                "ops": list(self.ops),
+                "interpolation": self.interpolation,
+                "fill": self.fill if isinstance(self.fill, int) else list(self.fill),
+            },
+            "mixing": None if self.mixing is None else _plain(self.mixing),
+            "transfer": _plain(self.transfer),
+            # Only in a distilled student's policy: other documents stay as they were.
+            **({} if self.distillation is None else {"distillation": _plain(self.distillation)}),
+            "score": None if self.score is None else _plain(self.score),
+            "provenance": None if self.provenance is None else _plain(self.provenance),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the JSON atomically (temporary file + rename); returns the path.
+
+        Example:
+            >>> Policy().save("studies/mine/best_policy.json")  # doctest: +SKIP
+        """
+        return write_json_atomic(path, self.to_json())
+
+    def transform(self, rng: Any = None) -> Callable[[Any], Any]:
+        """A per-image RandAugment for numpy HWC/HW uint8, PIL, or torch CHW uint8.
+
+        ``rng`` seeds the draws (an int, a ``numpy.random.Generator`` or None).
+        """
+        from policysearch.augment import RandAugment
+
+        return RandAugment(
+            self.num_ops,
+            self.magnitude,
+            ops=self.ops,
+            num_bins=self.num_magnitude_bins,
+            interpolation=self.interpolation,
+            fill=self.fill,
+            rng=rng,
+        )
+
+    def batch_mixer(self, num_classes: int, rng: Any = None) -> Any:
+        """The policy's CutMix/MixUp as a batch transform, or None without mixing."""
+        if self.mixing is None:
+            return None
+        from policysearch.augment import BatchMix
+
+        return BatchMix(
+            self.mixing.kind,
+            num_classes=num_classes,
+            prob=self.mixing.prob,
+            alpha=self.mixing.alpha,
+            rng=rng,
+        )
+
+    def to_torchvision(self) -> Any:
+        """``torchvision.transforms.v2.RandAugment`` with the same N, M and bins.
+
+        Only a policy over exactly torchvision's 14 operations has an
+        equivalent; any other op set raises :class:`PolicyError`. Batch mixing
+        is not part of it (use ``torchvision.transforms.v2.CutMix``/``MixUp``
+        or :meth:`batch_mixer`).
+        """
+        if set(self.ops) != set(TORCHVISION_OPS):
+            extra = sorted(set(self.ops) - set(TORCHVISION_OPS))
+            missing = sorted(set(TORCHVISION_OPS) - set(self.ops))
+            raise PolicyError(
+                "augmentation.ops has no torchvision equivalent: it should be exactly "
+                f"torchvision's 14 operations, but got extra {extra} and missing {missing}"
+            )
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms import v2
+
+        mode = {"nearest": InterpolationMode.NEAREST, "bilinear": InterpolationMode.BILINEAR}
+        fill = self.fill if isinstance(self.fill, int) else list(self.fill)
+        return v2.RandAugment(
+            num_ops=self.num_ops,
+            magnitude=self.magnitude,
+            num_magnitude_bins=self.num_magnitude_bins,
+            interpolation=mode[self.interpolation],
+            fill=fill,
+        )
+
+    def to_timm(self) -> str:
+        """An approximate timm ``rand-...`` config string.
+
+        This is an approximation, not an equivalent: timm's magnitude is on a
+        0-10 scale (M is rescaled), its op set differs (it has no Identity but
+        has Invert, SolarizeAdd...), and timm's per-op probability is set to
+        1.0 here (``p1.0``; timm's default skips each op with p=0.5). ``inc1``
+        picks timm's ops whose strength increases with M, as torchvision's do.
+
+        Example:
+            >>> Policy(num_ops=2, magnitude=9).to_timm()
+            'rand-m3-n2-mstd0-inc1-p1.0'
+        """
+        m = self.magnitude * 10.0 / (self.num_magnitude_bins - 1)
+        m_text = f"{m:.0f}" if abs(m - round(m)) < 1e-9 else f"{m:.2f}".rstrip("0")
+        return f"rand-m{m_text}-n{self.num_ops}-mstd0-inc1-p1.0"
+
+    def param_groups(
+        self, backbone_params: Iterable[Any], head_params: Iterable[Any]
+    ) -> list[dict[str, Any]]:
+        """Optimizer parameter groups with the split learning rates.
+
+        The head always gets ``head_lr``. Under ``finetune`` the backbone gets
+        ``backbone_lr``; under ``linear_probe`` it is frozen and gets no group
+        (the caller also sets ``requires_grad=False`` on it).
+
+        Example:
+            >>> groups = Policy().param_groups(model.backbone.parameters(),
+            ...                                model.head.parameters())  # doctest: +SKIP
+            >>> torch.optim.AdamW(groups)  # doctest: +SKIP
+        """
+        groups = [{"params": list(head_params), "lr": self.transfer.head_lr, "name": "head"}]
+        if self.transfer.approach == "finetune":
+            groups.append(
+                {
+                    "params": list(backbone_params),
+                    "lr": self.transfer.backbone_lr,
+                    "name": "backbone",
+                }
+            )
+        return groups
+
+    def with_score(self, score: Score, provenance: Provenance | None = None) -> Policy:
+        """A copy carrying a score (and provenance), as the exporter writes it."""
+        return replace(self, score=score, provenance=provenance or self.provenance)
+
+
+def _check_ops(ops: Any) -> tuple[str, ...]:
+    if isinstance(ops, (str, bytes)) or not isinstance(ops, (list, tuple)):
+        raise PolicyError(f"augmentation.ops should be a list of operation names, but got {ops!r}")
+    if not ops:
+        raise PolicyError("augmentation.ops should name at least one operation, but got []")
+    for name in ops:
+        if not isinstance(name, str) or name not in OPS:
+            raise PolicyError(
+                f"augmentation.ops has an unknown operation {name!r}; known: {sorted(OPS)}"
+            )
+    if len(set(ops)) != len(ops):
+        raise PolicyError(f"augmentation.ops should not repeat an operation, but got {list(ops)}")
+    return tuple(ops)
+
+
+def _check_fill(fill: Any) -> int | tuple[int, ...]:
+    if isinstance(fill, (list, tuple)):
+        if len(fill) not in (1, 3):
+            raise PolicyError(f"augmentation.fill should have 1 or 3 values, but got {list(fill)}")
+        for value in fill:
+            checks.check_int("augmentation.fill", value, low=0, high=255)
+        return tuple(fill)
+    return checks.check_int("augmentation.fill", fill, low=0, high=255)
+
+
+def _plain(block: Any) -> dict[str, Any]:
+    """A dataclass block as JSON-ready data (mappings copied, tuples as lists)."""
+    out = {}
+    for name in block.__dataclass_fields__:
+        value = getattr(block, name)
+        out[name] = json.loads(json.dumps(value)) if isinstance(value, Mapping) else value
+    return out

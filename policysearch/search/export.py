@@ -1,0 +1,124 @@
+"""Best trial -> version-1 policy JSON with score and provenance, written atomically.
+
+Example:
+    >>> from policysearch.search.export import export_study
+    >>> export_study(study, "studies/fashion-mnist/best_policy.json")  # doctest: +SKIP
+    PosixPath('studies/fashion-mnist/best_policy.json')
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Any
+
+from policysearch import __version__
+from policysearch.errors import StorageError
+from policysearch.policy import Policy, Provenance, Score, load_policy
+from policysearch.search.storage import redact
+import optuna
+from policysearch.search.space import BASELINES
+
+__all__ = ["best_trial", "trial_policy", "baseline_trials", "baseline_values", "current_final_check",
+           "export_study", "default_path"]
+
+BUDGET_KEYS = ("train_size", "val_size", "epochs", "batch_size", "seeds")
+
+
+def best_trial(study: Any) -> Any:
+    """The best completed trial, or a :class:`StorageError` when there is none yet."""
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        raise StorageError(f"study {study.study_name!r} has no completed trial yet")
+    return max(complete, key=lambda t: (t.value, -t.number))
+
+
+def trial_policy(trial: Any) -> Policy:
+    """The policy a trial evaluated (stored as its ``policy`` user attribute)."""
+    document = trial.user_attrs.get("policy")
+    if document is None:
+        raise StorageError(f"trial {trial.number} has no stored policy")
+    return load_policy(document)
+
+
+def baseline_trials(study: Any) -> dict[str, Any]:
+    """The completed baseline trials, by baseline name."""
+
+    out = {}
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        name = trial.user_attrs.get("baseline")
+        if name and name not in out:
+            out[name] = trial
+    return out
+
+
+def baseline_values(study: Any) -> dict[str, float | None]:
+    """Validation accuracy of each baseline (None if it did not complete)."""
+
+    done = baseline_trials(study)
+    return {name: (done[name].value if name in done else None) for name in BASELINES}
+
+
+def current_final_check(study: Any) -> dict[str, Any] | None:
+    """The stored final check, if it was made for the current best trial."""
+    table = study.user_attrs.get("final_check")
+    try:
+        current = best_trial(study).number
+    except StorageError:
+        return None
+    return table if table and study.user_attrs.get("final_check_trial") == current else None
+
+
+def _versions() -> dict[str, str]:
+    import cv2
+    import numpy
+    import torch
+    import torchvision
+
+    return {
+        "policysearch": __version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "optuna": optuna.__version__,
+        "opencv": cv2.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def best_policy(study: Any) -> Policy:
+    """The best trial's policy with its score (baselines, final check) and provenance."""
+    trial = best_trial(study)
+    settings = study.user_attrs.get("settings", {})
+    score = Score(
+        metric="val_accuracy",
+        value=float(trial.value),
+        baselines=baseline_values(study),
+        final_check=current_final_check(study),
+    )
+    provenance = Provenance(
+        study=study.study_name,
+        storage=redact(str(study.user_attrs.get("storage", ""))) or None,
+        trial=trial.number,
+        dataset=settings.get("dataset"),
+        model=settings.get("model"),
+        image_size=settings.get("image_size"),
+        budget={key: settings[key] for key in BUDGET_KEYS if key in settings},
+        versions=_versions(),
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+    return trial_policy(trial).with_score(score, provenance)
+
+
+def default_path(study_name: str, output_dir: str | Path = "studies") -> Path:
+    """``studies/<study>/best_policy.json``."""
+    return Path(output_dir) / study_name / "best_policy.json"
+
+
+def export_study(study: Any, path: str | Path | None = None, *, output_dir: str | Path = "studies") -> Path:
+    """Write the best policy's JSON (atomically) and return where it went."""
+    target = Path(path) if path is not None else default_path(study.study_name, output_dir)
+    try:
+        return best_policy(study).save(target)
+    except OSError as exc:
+        raise StorageError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None

@@ -1,0 +1,64 @@
+"""What a search loads once before its trials: the splits, the model factory, the teacher, the proxy budget.
+
+Example:
+    >>> from policysearch.search.config import RunConfig
+    >>> train_config(RunConfig(epochs=2)).epochs
+    2
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+from policysearch.data import load_source, make_splits
+from policysearch.distill import Teaching, teacher_logits
+from policysearch.models import build_model
+from policysearch.search.config import RunConfig
+from policysearch.training import TrainConfig, check_teacher, load_teacher, resolve_device
+
+__all__ = ["load_splits", "make_model_factory", "load_teaching", "train_config"]
+
+
+def load_splits(config: RunConfig) -> Any:
+    """The dataset, loaded once, and its fixed-seed train/val/test splits."""
+    source = load_source(config.dataset, image_size=config.image_size)
+    return make_splits(source, train_size=config.train_size, val_size=config.val_size,
+                       test_size=config.test_size, seed=config.seed)
+
+
+def make_model_factory(config: RunConfig, num_classes: int) -> Callable[[], Any]:
+    """Build the backbone once; each call returns a copy with a freshly drawn head.
+
+    Copying beats reloading the weights every trial; the head is re-initialised
+    from torch's (seeded) generator, so seeds still vary it.
+    """
+    pristine = build_model(config.model, num_classes, image_size=config.image_size, weights=config.weights)
+
+    def factory() -> Any:
+        model = copy.deepcopy(pristine)
+        model.head.reset_parameters()
+        return model
+
+    return factory
+
+
+def load_teaching(config: RunConfig, splits: Any) -> Any:
+    """The teacher of a distillation study (``config.teacher``), checked against the data; else None."""
+    if config.teacher is None:
+        return None
+    model, info = load_teacher(config.teacher)
+    check_teacher(info, config.teacher, splits.classes)
+    if config.teacher_view != "clean":
+        return Teaching((model,), view=config.teacher_view)
+    # The clean view's teacher outputs are the same in every trial: compute them once.
+    device = resolve_device(config.device)
+    logits = teacher_logits(model.to(device), splits.train.images, device=device)
+    return Teaching((model,), view="clean", clean_logits=(logits,))
+
+
+
+
+def train_config(config: RunConfig) -> TrainConfig:
+    """The proxy budget of one trial (and of the final check), from the run's settings."""
+    return TrainConfig(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed, device=config.device)

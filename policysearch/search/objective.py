@@ -1,0 +1,94 @@
+"""Trial -> policy -> proxy fine-tune(s) -> validation accuracy.
+
+The objective reports the validation accuracy after every epoch of the first
+seed (``trial.report``) and raises ``TrialPruned`` when the pruner says so; a
+diverged run is pruned, not counted. With ``seeds > 1`` the value is the mean
+over seeds. Every trial stores, as user attributes the dashboard shows: the
+policy JSON, seconds spent, epochs run, the device, and per-seed accuracies.
+
+Example:
+    >>> objective = Objective(SearchSpace(), splits, factory, TrainConfig(epochs=2))  # doctest: +SKIP
+    >>> study.optimize(objective, n_trials=10)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import optuna
+
+from policysearch.search.space import SearchSpace
+from policysearch.training import TrainConfig, proxy_finetune
+
+__all__ = ["Objective", "teaching_for"]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The callable handed to ``study.optimize``; holds the data loaded once."""
+
+    space: SearchSpace
+    splits: Any  # policysearch.data.Splits
+    model_factory: Callable[[], Any]
+    proxy: TrainConfig
+    seeds: int = 1
+    teaching: Any = None  # a policysearch.distill.Teaching: trials then train students of it
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        policy = self.space.suggest(trial, distill=self.teaching is not None)
+        trial.set_user_attr("policy", policy.to_json())
+        start = time.perf_counter()
+        accuracies: list[float] = []
+        done: dict[str, Any] = {"epochs": 0, "device": None}
+        try:
+            for k in range(self.seeds):
+                accuracies.append(self._one_seed(trial, policy, k, done))
+        except optuna.TrialPruned:  # pruning is not a failure (a divergence stored its reason already)
+            raise
+        except Exception as exc:  # the study fails this trial and carries on; say why
+            trial.set_user_attr("failure", f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500])
+            _release_device_memory(exc)
+            raise
+        finally:  # pruned, diverged or failed trials keep their cost too
+            trial.set_user_attr("seconds", round(time.perf_counter() - start, 3))
+            trial.set_user_attr("epochs_run", done["epochs"])
+            trial.set_user_attr("device", done["device"])
+            trial.set_user_attr("seed_accuracies", accuracies)
+        return statistics.fmean(accuracies)
+
+    def _one_seed(self, trial: optuna.Trial, policy: Any, k: int, done: dict[str, Any]) -> float:
+        def report(epoch: int, accuracy: float) -> None:
+            done["epochs"] += 1
+            if k > 0:  # pruning follows the first seed's curve, the one reported
+                return
+            trial.report(accuracy, step=epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {epoch} at val accuracy {accuracy:.4f}")
+
+        config = replace(self.proxy, seed=self.proxy.seed + k)
+        result = proxy_finetune(policy, self.model_factory, self.splits.train, self.splits.val,
+                                config, report=report, teaching=teaching_for(self.teaching, policy))
+        done["device"] = result.device
+        if result.status != "ok" or result.val_accuracy is None:
+            done["epochs"] += 1  # the epoch that diverged was spent too
+            trial.set_user_attr("failure", result.reason)
+            raise optuna.TrialPruned(f"diverged: {result.reason}")
+        return result.val_accuracy
+
+
+def teaching_for(teaching: Any, policy: Any) -> Any:
+    """``teaching`` with the policy's distillation settings; None when either is absent."""
+    if teaching is None or policy.distillation is None:
+        return teaching
+    return replace(teaching, temperature=policy.distillation.temperature, alpha=policy.distillation.alpha)
+
+
+def _release_device_memory(exc: Exception) -> None:
+    """After CUDA running out of memory, hand the cached blocks back for the next trial."""
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        torch.cuda.empty_cache()

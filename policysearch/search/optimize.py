@@ -1,0 +1,25 @@
+"""Running trials of a study in this process: the objective, the catch-all, the progress callback.
+
+Example:
+    >>> optimize(study, config, splits, factory, progress, n_trials=4)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from policysearch.search.config import RunConfig
+from policysearch.search.inputs import train_config
+from policysearch.search.objective import Objective
+
+__all__ = ["optimize"]
+
+
+def optimize(study: Any, config: RunConfig, splits: Any, factory: Callable[[], Any],
+             progress: Callable[[Any, Any], None], n_trials: int, teaching: Any = None) -> None:
+    """``n_trials`` trials of the objective in this process (students of ``teaching``, if given)."""
+    objective = Objective(config.space, splits, factory, train_config(config), seeds=config.seeds, teaching=teaching)
+    # A failing trial (an exception, CUDA out of memory) is recorded as failed
+    # with its reason, and the study carries on.
+    study.optimize(objective, n_trials=n_trials, timeout=config.timeout, callbacks=[progress],
+                   catch=(Exception,), gc_after_trial=False)

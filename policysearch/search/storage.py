@@ -1,0 +1,222 @@
+"""Storage URLs, the ``studies/`` conventions, and opening or resuming a study.
+
+All studies share one SQLite file by default, ``studies/policysearch.db``, as
+the Optuna dashboard expects; any Optuna RDB URL works through ``--storage``
+(PostgreSQL, MySQL), and ``journal:PATH`` selects Optuna's JournalStorage on a
+file. Heartbeats mark a trial left RUNNING by a killed process as failed, and
+its parameters are retried.
+
+Example:
+    >>> from policysearch.search.storage import redact
+    >>> redact("postgresql://ann:secret@db.example/optuna")
+    'postgresql://ann:***@db.example/optuna'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+from policysearch.search.config import RunConfig
+from policysearch.errors import StorageError
+from policysearch.search.space import baseline_params
+import optuna
+from optuna.storages import RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+import optuna.storages as storages
+
+__all__ = [
+    "redact",
+    "make_storage",
+    "open_study",
+    "load_existing_study",
+    "make_sampler",
+    "make_pruner",
+    "HEARTBEAT_INTERVAL",
+]
+
+HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
+GRACE_HEARTBEATS = 6  # a RUNNING trial silent this many heartbeats belonged to a dead process
+SQLITE_TIMEOUT = 60  # seconds a writer waits for the SQLite lock before failing
+SETTINGS_WAIT = 15  # seconds a joining worker waits for the creator to store the settings
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for logs, JSON and attributes)."""
+    return re.sub(r"(?<=://)([^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+def make_storage(url: str, heartbeat: int = HEARTBEAT_INTERVAL) -> Any:
+    """An Optuna storage for ``url``: RDB with heartbeats, or ``journal:PATH``."""
+
+    if url.startswith("journal:"):
+
+        path = Path(url[len("journal:"):])
+        _ensure_folder(path.parent, url)
+        return JournalStorage(JournalFileBackend(str(path)))
+    if "://" not in url:
+        raise StorageError(
+            f"storage should be a database URL such as sqlite:///studies/policysearch.db "
+            f"or journal:PATH, but got {redact(url)!r}"
+        )
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite:///"):
+        _ensure_folder(Path(url[len("sqlite:///"):]).parent, url)
+        engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT}}
+    else:
+        engine_kwargs = {"pool_pre_ping": True}
+    try:
+        with _quiet_optuna():
+            return RDBStorage(url, engine_kwargs=engine_kwargs, **_heartbeat_kwargs(heartbeat))
+    except (optuna.exceptions.StorageInternalError, ImportError, ValueError, OSError) as exc:
+        raise StorageError(f"cannot open storage {redact(url)!r}: {_first_line(exc)}") from None
+    except Exception as exc:  # sqlalchemy errors: bad URL, server unreachable, read-only file
+        if type(exc).__module__.startswith("sqlalchemy"):
+            raise StorageError(f"cannot open storage {redact(url)!r}: {_first_line(exc)}") from None
+        raise
+
+
+def _heartbeat_kwargs(interval: int) -> dict[str, Any]:
+    """Heartbeats whose stale trials are marked failed and their parameters retried."""
+
+    kwargs: dict[str, Any] = {"heartbeat_interval": interval, "grace_period": interval * GRACE_HEARTBEATS}
+    if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):  # optuna >= 4.9
+        kwargs["heartbeat_stale_trial_callback"] = storages.RetryHeartbeatStaleTrialCallback(max_retry=2)
+    else:
+        kwargs["failed_trial_callback"] = storages.RetryFailedTrialCallback(max_retry=2)
+    return kwargs
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Silence Optuna's experimental-feature warnings: we chose those features."""
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def _ensure_folder(folder: Path, url: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the folder for storage {redact(url)!r}: {exc.strerror}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of the innermost cause: Optuna wraps the database's own
+    message (say, "attempt to write a readonly database") in a generic one."""
+    while (exc.__cause__ or exc.__context__) is not None:
+        exc = exc.__cause__ or exc.__context__
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return redact(text[0]) if text else type(exc).__name__
+
+
+def make_sampler(config: RunConfig, offset: int = 0) -> Any:
+    """TPE (multivariate, seeded, constant liar for parallel workers), random, or grid.
+
+    ``offset`` (the number of trials already in the study) shifts the seed, so
+    a resumed run does not replay the random draws of the first one.
+    """
+
+    seed = config.seed + offset
+    if config.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if config.sampler == "grid":
+        return optuna.samplers.GridSampler(config.space.grid(distill=config.teacher is not None), seed=seed)
+    with _quiet_optuna():
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
+        )
+
+
+def make_pruner(config: RunConfig) -> Any:
+    """Median (after 4 trials and one epoch), Hyperband over the epochs, or none."""
+
+    if config.pruner == "none":
+        return optuna.pruners.NopPruner()
+    if config.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=config.epochs)
+    return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
+
+
+def open_study(config: RunConfig) -> Any:
+    """Create the study, or resume it when its settings agree with ``config``.
+
+    A new study stores the run's settings as user attributes and enqueues the
+    baselines as its first trials. A resumed study with different settings is
+    refused with a :class:`StorageError` naming the first difference.
+    """
+    storage = make_storage(config.storage_url, config.heartbeat)
+    name = config.study_name
+    study, created = _create_or_load(storage, name, config)
+    study.sampler = make_sampler(config, offset=len(study.get_trials(deepcopy=False)))
+    settings = json.loads(json.dumps(config.search_settings()))
+    # Only the process that created the study initialises it, so baselines are
+    # enqueued once however many workers start together; the others wait for
+    # the settings it writes right after creating.
+    stored = None if created else _wait_for_settings(study)
+    if stored is None:
+        _initialise(study, config, settings)
+    elif stored != settings:
+        key = next(k for k in settings if stored.get(k) != settings[k])
+        raise StorageError(
+            f"study {name!r} was run with {key}={json.dumps(stored.get(key))}, but this run has "
+            f"{key}={json.dumps(settings[key])}; use another --study name or the same settings"
+        )
+    return study
+
+
+def _create_or_load(storage: Any, name: str, config: RunConfig) -> tuple[Any, bool]:
+    """The study and whether this call created it (the database decides the race)."""
+
+    try:
+        try:
+            study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
+                                        pruner=make_pruner(config))
+            return study, True
+        except optuna.exceptions.DuplicatedStudyError:
+            return optuna.load_study(study_name=name, storage=storage, pruner=make_pruner(config)), False
+    except Exception as exc:
+        if type(exc).__module__.startswith(("sqlalchemy", "optuna")):
+            raise StorageError(f"cannot open study {name!r} in {redact(config.storage_url)!r}: "
+                               f"{_first_line(exc)}") from None
+        raise
+
+
+def _wait_for_settings(study: Any, seconds: float = SETTINGS_WAIT) -> dict[str, Any] | None:
+    """The stored settings; None if the creator never wrote them (it died first)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        stored = study.user_attrs.get("settings")
+        if stored is not None or time.monotonic() > deadline:
+            return stored
+        time.sleep(0.2)
+
+
+def _initialise(study: Any, config: RunConfig, settings: dict[str, Any]) -> None:
+    study.set_user_attr("settings", settings)
+    study.set_user_attr("storage", redact(config.storage_url))
+    study.set_user_attr("dataset", config.dataset)
+    study.set_user_attr("model", config.model)
+    for baseline, params in baseline_params(config.space, distill=config.teacher is not None).items():
+        study.enqueue_trial(params, user_attrs={"baseline": baseline}, skip_if_exists=True)
+
+
+def load_existing_study(name: str, storage_url: str) -> Any:
+    """An existing study, for ``show``/``export``; a clear error if there is none."""
+
+    storage = make_storage(storage_url)
+    try:
+        names = [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
+    except Exception as exc:
+        raise StorageError(f"cannot read storage {redact(storage_url)!r}: {_first_line(exc)}") from None
+    if name not in names:
+        known = ", ".join(sorted(names)) or "none"
+        raise StorageError(f"no study named {name!r} in {redact(storage_url)!r} (studies there: {known})")
+    return optuna.load_study(study_name=name, storage=storage)

@@ -1,0 +1,85 @@
+"""Parallel workers on one machine: N processes sharing one study.
+
+This is Optuna's own distributed mode, on one machine: every worker opens the
+same study in the same storage and runs trials; the storage hands out the
+enqueued baselines once, and TPE's constant liar keeps workers from sampling
+the same point. Processes, not threads (the GIL, and torch's own threads):
+torch's threads are divided between the workers. The requested trials are
+divided too, so the study gets exactly that many.
+
+Example:
+    >>> run_workers(RunConfig(jobs=2, trials=8), sys.stderr)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from typing import Any, TextIO
+
+import optuna
+
+from policysearch.errors import PolicySearchError
+from policysearch.search.config import RunConfig
+from policysearch.search.inputs import load_splits, load_teaching, make_model_factory
+from policysearch.search.optimize import optimize
+from policysearch.search.progress import Progress
+from policysearch.search.storage import open_study
+
+__all__ = ["run_workers", "split_trials"]
+
+
+def split_trials(trials: int, jobs: int) -> list[int]:
+    """Trials per worker, as even as possible, summing to ``trials``.
+
+    Example:
+        >>> split_trials(10, 4)
+        [3, 3, 2, 2]
+    """
+    return [trials // jobs + (1 if i < trials % jobs else 0) for i in range(jobs)]
+
+
+def run_workers(config: RunConfig, stream: TextIO) -> None:
+    """Run ``config.trials`` trials in ``config.jobs`` processes; wait for all of them."""
+    context = multiprocessing.get_context("spawn")  # no forked torch or DB connections
+    threads = max(1, (os.cpu_count() or 1) // config.jobs)
+    processes = []
+    for index, trials in enumerate(split_trials(config.trials, config.jobs)):
+        if trials == 0:
+            continue
+        process = context.Process(target=_worker, args=(config.to_dict(), index, trials, threads),
+                                  name=f"policysearch-worker-{index}")
+        process.start()
+        processes.append(process)
+    try:
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:
+        # Ctrl-C reached every worker too (same process group); let each one
+        # mark its running trial failed before we leave.
+        for process in processes:
+            process.join(timeout=60)
+        raise
+    failed = [p.name for p in processes if p.exitcode not in (0, None)]
+    if failed:
+        raise PolicySearchError(f"worker processes {failed} stopped with an error (see their messages above)")
+
+
+def _worker(config_data: dict[str, Any], index: int, trials: int, threads: int) -> None:
+    import torch  # here, before any torch work of this process: its thread count is set first
+
+    torch.set_num_threads(threads)
+    config = RunConfig.from_dict(config_data)
+    try:
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what failed
+        study = open_study(config)
+        splits = load_splits(config)
+        factory = make_model_factory(config, splits.num_classes)
+        optimize(study, config, splits, factory, Progress(trials, config.timeout, sys.stderr, f"w{index} "), trials,
+                 load_teaching(config, splits))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except PolicySearchError as exc:
+        print(f"policysearch: worker {index}: error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
