@@ -23,8 +23,7 @@ import torch.nn.functional as F
 from policysearch import Policy
 from policysearch.data import load_source, make_splits
 from policysearch.models import build_model
-from policysearch.training import (TrainConfig, build_optimizer, evaluate, proxy_finetune, set_train_mode,
-                               to_float_batch)
+from policysearch.training import TrainConfig, build_optimizer, evaluate, proxy_finetune, set_train_mode, to_float_batch
 
 MODEL, IMAGE_SIZE = "efficientnet-lite0", 32
 TRAIN_SIZE, VAL_SIZE, EPOCHS, BATCH = 1000, 200, 3, 64

@@ -25,8 +25,8 @@ from typing import Any
 import optuna
 
 from policysearch.search.config import RunConfig
-from policysearch.search.objective import Objective
 from policysearch.search.inputs import load_splits, make_model_factory
+from policysearch.search.objective import Objective
 from policysearch.search.space import SearchSpace
 from policysearch.training import TrainConfig
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import optuna
 
 from policysearch import Policy
-from policysearch.search.config import RunConfig
 from policysearch.policy import Transfer
+from policysearch.search.config import RunConfig
 from policysearch.search.inputs import load_splits, make_model_factory
 from policysearch.search.storage import make_storage
 from policysearch.training import TrainConfig, proxy_finetune

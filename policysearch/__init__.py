@@ -36,6 +36,7 @@ _LAZY = {
 __all__ = sorted(_LAZY) + ["__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from policysearch.augment.ops import apply_op
     from policysearch.augment.randaugment import RandAugment
     from policysearch.errors import (
         ConfigError,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         StorageError,
         TrainingError,
     )
-    from policysearch.augment.ops import apply_op
     from policysearch.policy import Mixing, Policy, Transfer, load_policy
 
 

@@ -12,8 +12,18 @@ Example:
 
 from __future__ import annotations
 
-from policysearch.augment.ops import (EXTRA_OPS, INTERPOLATIONS, OPS, TORCHVISION_OPS, OpSpec, apply_op, as_fill,
-                                      check_image, get_op, op_value)
+from policysearch.augment.ops import (
+                                      EXTRA_OPS,
+                                      INTERPOLATIONS,
+                                      OPS,
+                                      TORCHVISION_OPS,
+                                      OpSpec,
+                                      apply_op,
+                                      as_fill,
+                                      check_image,
+                                      get_op,
+                                      op_value,
+)
 
 __all__ = ["TORCHVISION_OPS", "EXTRA_OPS", "OPS", "INTERPOLATIONS", "OpSpec", "get_op",
            "op_value", "apply_op", "check_image", "as_fill"]

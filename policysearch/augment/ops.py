@@ -32,8 +32,16 @@ import cv2
 import numpy as np
 
 from policysearch._checks import check_choice, show
-from policysearch.augment._color import (_autocontrast, _brightness, _color, _contrast, _equalize, _posterize,
-                                         _sharpness, _solarize)
+from policysearch.augment._color import (
+    _autocontrast,
+    _brightness,
+    _color,
+    _contrast,
+    _equalize,
+    _posterize,
+    _sharpness,
+    _solarize,
+)
 from policysearch.augment._geometric import FillArg, Kernel, _affine_op, _cutout, _perspective, _random_crop, _translate
 from policysearch.augment.geometry import INTERPOLATIONS
 from policysearch.augment.geometry import linspace32 as _linspace

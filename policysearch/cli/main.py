@@ -53,11 +53,11 @@ def _preview_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_preview(args: argparse.Namespace) -> int:
+    from policysearch._checks import check_int
     from policysearch.augment import preview_grid, save_png
     from policysearch.data import load_source
     from policysearch.errors import ConfigError
     from policysearch.policy import Policy, load_policy
-    from policysearch._checks import check_int
 
     if args.policy and (args.num_ops is not None or args.magnitude is not None):
         raise ConfigError("give either --policy FILE or --num-ops/--magnitude, not both")
@@ -207,8 +207,8 @@ def _dashboard_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_dashboard(args: argparse.Namespace) -> int:
-    from policysearch.search.config import RunConfig
     from policysearch.errors import ConfigError
+    from policysearch.search.config import RunConfig
     from policysearch.search.storage import make_storage, redact
 
     try:

@@ -31,8 +31,16 @@ from types import MappingProxyType
 
 import numpy as np
 
-from policysearch.data.images import (DEFAULT_FOLDER_IMAGE_SIZE, IMAGE_EXTENSIONS, MIN_IMAGE_SIZE, read_images,
-                                      resize_all, stack_images, visible_files, warn_skipped)
+from policysearch.data.images import (
+    DEFAULT_FOLDER_IMAGE_SIZE,
+    IMAGE_EXTENSIONS,
+    MIN_IMAGE_SIZE,
+    read_images,
+    resize_all,
+    stack_images,
+    visible_files,
+    warn_skipped,
+)
 from policysearch.data.splits import CARVED_TEST_FRACTION, Source, Split, carved_source, int_at_least
 from policysearch.errors import DataError, first_line
 

@@ -20,8 +20,15 @@ from typing import Sequence
 
 import numpy as np
 
-from policysearch.data.images import (DEFAULT_FOLDER_IMAGE_SIZE, IMAGE_EXTENSIONS, MIN_IMAGE_SIZE, read_images,
-                                      stack_images, visible_files, warn_skipped)
+from policysearch.data.images import (
+    DEFAULT_FOLDER_IMAGE_SIZE,
+    IMAGE_EXTENSIONS,
+    MIN_IMAGE_SIZE,
+    read_images,
+    stack_images,
+    visible_files,
+    warn_skipped,
+)
 from policysearch.data.sources import SOURCES, available_sources, load_source
 from policysearch.data.splits import CARVED_TEST_FRACTION, Source, Split, int_at_least
 from policysearch.errors import DataError

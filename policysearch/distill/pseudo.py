@@ -28,8 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from policysearch.errors import TrainingError
 from policysearch._checks import check_int, check_number, show
+from policysearch.errors import TrainingError
 
 __all__ = [
     "check_probabilities",

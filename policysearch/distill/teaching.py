@@ -22,8 +22,14 @@ import torch
 import torch.nn.functional as F
 
 from policysearch._checks import check_int, show
-from policysearch.distill.loss import (DEFAULT_ALPHA, DEFAULT_TEMPERATURE, check_alpha, check_temperature,
-                                       distillation_loss_from_probs, soften)
+from policysearch.distill.loss import (
+    DEFAULT_ALPHA,
+    DEFAULT_TEMPERATURE,
+    check_alpha,
+    check_temperature,
+    distillation_loss_from_probs,
+    soften,
+)
 from policysearch.errors import TrainingError
 from policysearch.training import resolve_device, to_float_batch
 

@@ -8,8 +8,17 @@ Example:
 
 from __future__ import annotations
 
-from policysearch.models.backbones import (BACKBONES, DEFAULT_WEIGHTS, IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD,
-                                           TransferModel, available_models, build_model)
+from policysearch.models.backbones import (
+                                           BACKBONES,
+                                           DEFAULT_WEIGHTS,
+                                           IMAGENET_MEAN,
+                                           IMAGENET_STD,
+                                           LITE_MEAN,
+                                           LITE_STD,
+                                           TransferModel,
+                                           available_models,
+                                           build_model,
+)
 
 __all__ = ["TransferModel", "available_models", "build_model", "BACKBONES", "LITE_MEAN", "LITE_STD", "IMAGENET_MEAN",
            "IMAGENET_STD", "DEFAULT_WEIGHTS"]

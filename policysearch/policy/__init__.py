@@ -8,8 +8,19 @@ Example:
 
 from __future__ import annotations
 
-from policysearch.policy.document import (APPROACHES, FORMAT, INTERPOLATIONS, MIXING_KINDS, VERSION, Distillation,
-                                          Mixing, Policy, Provenance, Score, Transfer)
+from policysearch.policy.document import (
+                                          APPROACHES,
+                                          FORMAT,
+                                          INTERPOLATIONS,
+                                          MIXING_KINDS,
+                                          VERSION,
+                                          Distillation,
+                                          Mixing,
+                                          Policy,
+                                          Provenance,
+                                          Score,
+                                          Transfer,
+)
 from policysearch.policy.loading import load_policy
 
 __all__ = ["FORMAT", "VERSION", "APPROACHES", "MIXING_KINDS", "INTERPOLATIONS", "Mixing", "Transfer",

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from policysearch import _checks as checks
+import policysearch._checks as checks
 from policysearch._io import write_json_atomic
 from policysearch.augment.geometry import INTERPOLATIONS
-from policysearch.augment.mixing import MIXING_KINDS
+from policysearch.augment.mixing import MIXING_KINDS, BatchMix
 from policysearch.augment.ops import OPS, TORCHVISION_OPS
+from policysearch.augment.randaugment import RandAugment
 from policysearch.errors import PolicyError
 
 __all__ = [
@@ -239,7 +240,6 @@ class Policy:
 
         ``rng`` seeds the draws (an int, a ``numpy.random.Generator`` or None).
         """
-        from policysearch.augment import RandAugment
 
         return RandAugment(
             self.num_ops,
@@ -255,7 +255,6 @@ class Policy:
         """The policy's CutMix/MixUp as a batch transform, or None without mixing."""
         if self.mixing is None:
             return None
-        from policysearch.augment import BatchMix
 
         return BatchMix(
             self.mixing.kind,
@@ -280,8 +279,7 @@ class Policy:
                 "augmentation.ops has no torchvision equivalent: it should be exactly "
                 f"torchvision's 14 operations, but got extra {extra} and missing {missing}"
             )
-        from torchvision.transforms import InterpolationMode
-        from torchvision.transforms import v2
+        from torchvision.transforms import InterpolationMode, v2
 
         mode = {"nearest": InterpolationMode.NEAREST, "bilinear": InterpolationMode.BILINEAR}
         fill = self.fill if isinstance(self.fill, int) else list(self.fill)

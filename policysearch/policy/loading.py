@@ -17,10 +17,19 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from policysearch import _checks as checks
+import policysearch._checks as checks
 from policysearch.errors import PolicyError
-from policysearch.policy.document import (FORMAT, MAGNITUDE_SCALE, VERSION, Distillation, Mixing, Policy, Provenance, Score,
-                                          Transfer)
+from policysearch.policy.document import (
+    FORMAT,
+    MAGNITUDE_SCALE,
+    VERSION,
+    Distillation,
+    Mixing,
+    Policy,
+    Provenance,
+    Score,
+    Transfer,
+)
 
 __all__ = ["load_policy"]
 

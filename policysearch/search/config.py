@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from policysearch.errors import ConfigError
 from policysearch._checks import check_choice, check_int, check_number, show
+from policysearch.errors import ConfigError
 from policysearch.search.space import SearchSpace
 
 __all__ = ["RunConfig", "load_config", "SAMPLERS", "PRUNERS", "SEARCH_KEYS"]

@@ -12,12 +12,15 @@ import datetime as _dt
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy
+import optuna
+
 from policysearch import __version__
 from policysearch.errors import StorageError
 from policysearch.policy import Policy, Provenance, Score, load_policy
-from policysearch.search.storage import redact
-import optuna
 from policysearch.search.space import BASELINES
+from policysearch.search.storage import redact
 
 __all__ = ["best_trial", "trial_policy", "baseline_trials", "baseline_values", "current_final_check",
            "export_study", "default_path"]
@@ -71,10 +74,8 @@ def current_final_check(study: Any) -> dict[str, Any] | None:
 
 
 def _versions() -> dict[str, str]:
-    import cv2
-    import numpy
-    import torch
-    import torchvision
+    import torch  # noqa: PLC0415 - loaded already by then; kept out of this module's import
+    import torchvision  # noqa: PLC0415
 
     return {
         "policysearch": __version__,

@@ -17,8 +17,8 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from policysearch.search.export import baseline_trials, best_trial, trial_policy
-from policysearch.training import TrainConfig, proxy_finetune
 from policysearch.search.objective import teaching_for
+from policysearch.training import TrainConfig, proxy_finetune
 
 __all__ = ["final_check", "format_table", "FINAL_SEED_OFFSET"]
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from policysearch.search.storage import redact
 import optuna
+
 from policysearch.search.export import baseline_values, current_final_check
 from policysearch.search.final import format_table
+from policysearch.search.storage import redact
 
 __all__ = ["describe_study"]
 

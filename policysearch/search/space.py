@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-from policysearch.errors import ConfigError
-from policysearch.augment.ops import TORCHVISION_OPS
-from policysearch.policy import APPROACHES, Distillation, Mixing, Policy, Transfer
 from policysearch._checks import check_choice, check_int, check_number
+from policysearch.augment.ops import TORCHVISION_OPS
+from policysearch.errors import ConfigError
+from policysearch.policy import APPROACHES, Distillation, Mixing, Policy, Transfer
 
 __all__ = ["SearchSpace", "DEFAULT_HEAD_LR", "DEFAULT_BACKBONE_LR_RATIO", "baseline_params", "BASELINES"]
 

@@ -22,13 +22,14 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
-from policysearch.search.config import RunConfig
-from policysearch.errors import StorageError
-from policysearch.search.space import baseline_params
 import optuna
+import optuna.storages as storages
 from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
-import optuna.storages as storages
+
+from policysearch.errors import StorageError
+from policysearch.search.config import RunConfig
+from policysearch.search.space import baseline_params
 
 __all__ = [
     "redact",

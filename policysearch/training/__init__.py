@@ -13,8 +13,16 @@ from __future__ import annotations
 from policysearch.training.config import DEVICES, TRAINING_FIELDS, FitConfig, TrainConfig
 from policysearch.training.devices import autocast, resolve_device, to_float_batch
 from policysearch.training.fit import FitResult, TrainingSet, fit
-from policysearch.training.loop import (Evaluation, Session, batches, build_optimizer, evaluate, set_train_mode,
-                                        start_session, train_epoch)
+from policysearch.training.loop import (
+                                        Evaluation,
+                                        Session,
+                                        batches,
+                                        build_optimizer,
+                                        evaluate,
+                                        set_train_mode,
+                                        start_session,
+                                        train_epoch,
+)
 from policysearch.training.proxy import ProxyResult, Report, proxy_finetune
 from policysearch.training.rundir import RUN_FILES
 from policysearch.training.teachers import check_teacher, load_teacher

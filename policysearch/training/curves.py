@@ -27,9 +27,9 @@ from typing import Any, Iterator, Mapping, Sequence
 import cv2
 import numpy as np
 
+from policysearch._checks import check_int, show
 from policysearch.augment import save_png
 from policysearch.errors import DataError
-from policysearch._checks import check_int, show
 
 __all__ = ["PALETTE", "Panel", "draw_panels", "save_panels", "nice_ticks"]
 
