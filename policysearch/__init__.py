@@ -35,7 +35,7 @@ _LAZY = {
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only  # noqa: F401
     from policysearch.augment.ops import apply_op
     from policysearch.augment.randaugment import RandAugment
     from policysearch.errors import (

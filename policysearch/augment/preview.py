@@ -4,7 +4,7 @@ Example:
     >>> import numpy as np
     >>> from policysearch.augment import RandAugment, preview_grid
     >>> preview_grid([np.zeros((28, 28, 1), np.uint8)], RandAugment(2, 9, rng=0), draws=3).shape
-    (118, 462, 3)
+    (116, 458, 3)
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ def preview_grid(
     ``rows * (tile_h + pad) + pad`` by ``(draws + 1) * (tile_w + pad) + pad``.
 
     Example:
+        >>> from policysearch.augment.randaugment import RandAugment
         >>> grid = preview_grid([np.zeros((28, 28, 1), np.uint8)], RandAugment(2, 9, rng=0), draws=3)
-        >>> grid.shape
-        (118, 462, 3)
+        >>> grid.shape  # 28 px tiles upscaled 4x to 112, 2 px padding
+        (116, 458, 3)
     """
     if not images:
         raise DataError("preview needs at least one image, but got none")

@@ -22,6 +22,7 @@ import numpy as np
 
 from policysearch._checks import check_choice, check_int, show
 from policysearch.augment import ops as ops_module
+from policysearch.augment.geometry import INTERPOLATIONS
 from policysearch.errors import DataError, PolicyError
 
 __all__ = ["RandAugment", "as_generator"]
@@ -79,7 +80,7 @@ class RandAugment:
         if isinstance(ops, str) or not ops:
             raise PolicyError(f"ops should be a non-empty list of operation names, but got {show(ops)}")
         self.specs = tuple(ops_module.get_op(name) for name in ops)
-        self.interpolation = check_choice("interpolation", interpolation, ("nearest", "bilinear"))
+        self.interpolation = check_choice("interpolation", interpolation, tuple(INTERPOLATIONS))
         self.fill = ops_module.as_fill(fill, 3)  # validated once: the hot path does not
         self.rng = as_generator(rng)
         self._values: dict[tuple[int, int], tuple[tuple[Any, Any], ...]] = {}

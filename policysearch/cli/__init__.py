@@ -6,8 +6,9 @@ Optuna) happen when it runs, so ``policysearch --help`` answers instantly.
 
 Example:
     >>> from policysearch.cli import main
-    >>> main(["--version"])  # doctest: +SKIP
+    >>> main(["--version"])
     policysearch 0.1.0
+    0
 """
 
 from __future__ import annotations

@@ -15,12 +15,15 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-__all__ = ["IMAGE_EXTENSIONS", "MIN_IMAGE_SIZE", "DEFAULT_FOLDER_IMAGE_SIZE", "DataWarning", "resize", "resize_all",
+from policysearch._checks import Rule
+
+__all__ = ["IMAGE_EXTENSIONS", "MIN_IMAGE_SIZE", "IMAGE_SIZE", "DEFAULT_FOLDER_IMAGE_SIZE", "DataWarning", "resize", "resize_all",
            "decode", "stack_images", "visible_files", "read_images", "warn_skipped"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 DEFAULT_FOLDER_IMAGE_SIZE = 64  # folder images differ in size, so one must be chosen
 MIN_IMAGE_SIZE = 8  # the smallest working size anything accepts: data, models and configs alike
+IMAGE_SIZE = Rule("int", low=MIN_IMAGE_SIZE)
 
 
 class DataWarning(UserWarning):

@@ -10,6 +10,7 @@ dataset's own test set, or a fixed share carved out of sources without one)
 is kept for the final report.
 
 Example:
+    >>> from policysearch.data.splits import make_splits
     >>> splits = make_splits(load_source("digits"), train_size=200, val_size=100)
     >>> splits.train.images.shape, splits.train.images.dtype.name
     ((200, 8, 8, 1), 'uint8')

@@ -164,6 +164,7 @@ def make_splits(
     stratified, with the same seed.
 
     Example:
+        >>> from policysearch.data import load_source
         >>> splits = make_splits(load_source("digits"), train_size=100, val_size=50, test_size=40)
         >>> len(splits.train), len(splits.val), len(splits.test)
         (100, 50, 40)

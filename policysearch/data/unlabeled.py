@@ -7,9 +7,15 @@ that measure how often pseudo labels are right; the rows of the labelled
 splits are left out, and the test split is never touched.
 
 Example:
-    >>> pool = load_unlabeled("images:~/Pictures/unsorted", image_size=64)  # doctest: +SKIP
-    >>> pool.images.shape, pool.truth  # doctest: +SKIP
-    ((1843, 64, 64, 3), None)
+    >>> import pathlib, tempfile
+    >>> import cv2, numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("a.png", "deeper/b.jpg"):
+    ...     (folder / name).parent.mkdir(exist_ok=True)
+    ...     _ = cv2.imwrite(str(folder / name), np.full((40, 30, 3), 128, np.uint8))
+    >>> pool = load_unlabeled(f"images:{folder}", image_size=32)
+    >>> pool.images.shape, pool.truth
+    ((2, 32, 32, 3), None)
 """
 
 from __future__ import annotations

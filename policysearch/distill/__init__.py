@@ -9,26 +9,13 @@ Example:
 
 from __future__ import annotations
 
-from policysearch.distill.loss import (
-                                       DEFAULT_ALPHA,
-                                       DEFAULT_TEMPERATURE,
-                                       DistillationLoss,
-                                       distillation_loss,
-                                       distillation_loss_from_probs,
-                                       soften,
-)
-from policysearch.distill.pseudo import (
-                                       PseudoLabels,
-                                       agreement_with_truth,
-                                       balance_classes,
-                                       hard_vote,
-                                       pseudo_label,
-                                       soft_vote,
-                                       vote_pseudo_labels,
-)
+from policysearch.distill.loss import (ALPHA, DEFAULT_ALPHA, DEFAULT_TEMPERATURE, TEMPERATURE, DistillationLoss,
+                                       distillation_loss, distillation_loss_from_probs, soften)
+from policysearch.distill.pseudo import (PSEUDO_MODES, PseudoLabels, agreement_with_truth, balance_classes, hard_vote,
+                                         pseudo_label, soft_vote, vote_pseudo_labels)
 from policysearch.distill.teaching import TEACHER_VIEWS, Teaching, at_model_size, teacher_logits, teacher_probabilities
 
 __all__ = ["DistillationLoss", "distillation_loss", "distillation_loss_from_probs", "soften", "DEFAULT_TEMPERATURE",
-           "DEFAULT_ALPHA", "PseudoLabels", "pseudo_label", "vote_pseudo_labels", "balance_classes", "soft_vote",
-           "hard_vote", "agreement_with_truth", "teacher_probabilities", "teacher_logits", "at_model_size", "Teaching",
-           "TEACHER_VIEWS"]
+           "DEFAULT_ALPHA", "TEMPERATURE", "ALPHA", "PSEUDO_MODES", "PseudoLabels", "pseudo_label",
+           "vote_pseudo_labels", "balance_classes", "soft_vote", "hard_vote", "agreement_with_truth",
+           "teacher_probabilities", "teacher_logits", "at_model_size", "Teaching", "TEACHER_VIEWS"]

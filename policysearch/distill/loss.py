@@ -21,25 +21,29 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from policysearch._checks import check_number, show
+from policysearch._checks import Rule, show
 from policysearch.distill.pseudo import check_probabilities
 from policysearch.errors import TrainingError
 from policysearch.policy import Distillation
 
 __all__ = ["DistillationLoss", "distillation_loss", "distillation_loss_from_probs", "soften", "check_temperature",
-           "check_alpha", "DEFAULT_TEMPERATURE",
+           "check_alpha", "TEMPERATURE", "ALPHA", "DEFAULT_TEMPERATURE",
            "DEFAULT_ALPHA"]
 
 # One source for the defaults: the policy JSON's distillation block.
 DEFAULT_TEMPERATURE, DEFAULT_ALPHA = Distillation.temperature, Distillation.alpha
 
 
+TEMPERATURE = Rule("number", low=0, low_open=True)  # the one rule for T, wherever it is configured
+ALPHA = Rule("number", low=0, high=1)
+
+
 def check_temperature(temperature: Any) -> float:
-    return check_number("temperature", temperature, low=0, low_open=True, error=TrainingError)
+    return TEMPERATURE.check("temperature", temperature, error=TrainingError)
 
 
 def check_alpha(alpha: Any) -> float:
-    return check_number("alpha", alpha, low=0, high=1, error=TrainingError)
+    return ALPHA.check("alpha", alpha, error=TrainingError)
 
 
 def _check_logits(student: torch.Tensor, teacher: torch.Tensor) -> None:

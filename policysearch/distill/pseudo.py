@@ -28,10 +28,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from policysearch._checks import check_int, check_number, show
+from policysearch._checks import check_choice, check_int, check_number, show
 from policysearch.errors import TrainingError
 
 __all__ = [
+    "PSEUDO_MODES",
     "check_probabilities",
     "PseudoLabels",
     "pseudo_label",
@@ -45,6 +46,7 @@ __all__ = [
 # Rows of float32 softmax over a few thousand classes sum to 1 within ~1e-6;
 # 1e-3 lets rounded or half-precision probabilities through and still
 # catches logits or percentages passed by mistake.
+PSEUDO_MODES = ("hard", "soft")  # a class per kept image, or the probabilities themselves
 ROW_SUM_TOLERANCE = 1e-3
 
 
@@ -252,8 +254,7 @@ def vote_pseudo_labels(prob_list: Sequence[Any], *, mode: str = "hard",
         >>> kept.indices.tolist(), kept.targets.tolist(), kept.confidence.round(2).tolist()
         ([0, 1], [0, 1], [0.8, 0.6])
     """
-    if mode not in ("hard", "soft"):
-        raise TrainingError(f"mode should be 'hard' or 'soft', but got {show(mode)}")
+    check_choice("mode", mode, PSEUDO_MODES, error=TrainingError)
     if threshold is not None:
         threshold = check_number("threshold", threshold, low=0, high=1, error=TrainingError)
     if isinstance(prob_list, Sequence) and not isinstance(prob_list, (str, bytes)) and len(prob_list) == 1:

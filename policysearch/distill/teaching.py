@@ -8,7 +8,7 @@ Example:
     >>> import numpy as np
     >>> from policysearch.models import build_model
     >>> teacher = build_model("tiny-cnn", 3, weights=None, image_size=8).eval()
-    >>> teacher_probabilities(teacher, np.zeros((2, 8, 8, 1), np.uint8), device="cpu").shape
+    >>> tuple(teacher_probabilities(teacher, np.zeros((2, 8, 8, 1), np.uint8), device="cpu").shape)
     (2, 3)
 """
 

@@ -172,7 +172,9 @@ class Policy:
         >>> p = Policy(num_ops=2, magnitude=9)
         >>> p.to_json()["augmentation"]["num_ops"]
         2
-        >>> out = p.transform(rng=0)(np.zeros((32, 32, 3), np.uint8))  # doctest: +SKIP
+        >>> import numpy as np
+        >>> p.transform(rng=0)(np.zeros((32, 32, 3), np.uint8)).shape
+        (32, 32, 3)
     """
 
     num_ops: int = 2
@@ -231,7 +233,10 @@ class Policy:
         """Write the JSON atomically (temporary file + rename); returns the path.
 
         Example:
-            >>> Policy().save("studies/mine/best_policy.json")  # doctest: +SKIP
+            >>> import tempfile
+            >>> path = Policy().save(f"{tempfile.mkdtemp()}/mine/best_policy.json")
+            >>> path.name
+            'best_policy.json'
         """
         return write_json_atomic(path, self.to_json())
 
@@ -318,9 +323,12 @@ class Policy:
         (the caller also sets ``requires_grad=False`` on it).
 
         Example:
-            >>> groups = Policy().param_groups(model.backbone.parameters(),
-            ...                                model.head.parameters())  # doctest: +SKIP
-            >>> torch.optim.AdamW(groups)  # doctest: +SKIP
+            >>> import torch
+            >>> from policysearch.models import build_model
+            >>> model = build_model("tiny-cnn", 10, weights=None)
+            >>> groups = Policy().param_groups(model.backbone.parameters(), model.head.parameters())
+            >>> [(g["name"], g["lr"]) for g in torch.optim.AdamW(groups).param_groups]
+            [('head', 0.001), ('backbone', 0.0001)]
         """
         groups = [{"params": list(head_params), "lr": self.transfer.head_lr, "name": "head"}]
         if self.transfer.approach == "finetune":

@@ -7,7 +7,7 @@ Example:
     >>> load_policy({"format": "policysearch.policy", "version": 2})
     Traceback (most recent call last):
     ...
-    policysearch.errors.PolicyError: version should be one of [1], but got 2
+    policysearch.errors.PolicyError: version should be 1 (the only version this release reads), but got 2
 """
 
 from __future__ import annotations

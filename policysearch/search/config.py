@@ -17,13 +17,17 @@ import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping
 
-from policysearch._checks import check_choice, check_int, check_number, show
+from policysearch._checks import COUNT, FLAG, Rule, check_fields, show
+from policysearch.data.images import IMAGE_SIZE
+from policysearch.distill.teaching import TEACHER_VIEWS
 from policysearch.errors import ConfigError
 from policysearch.search.space import SearchSpace
+from policysearch.training.config import TRAINING_FIELDS
 
-__all__ = ["RunConfig", "load_config", "SAMPLERS", "PRUNERS", "SEARCH_KEYS"]
+__all__ = ["RunConfig", "load_config", "SAMPLERS", "PRUNERS", "SEARCH_KEYS", "RUN_FIELDS", "HEARTBEAT_INTERVAL"]
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
@@ -36,6 +40,20 @@ SEARCH_KEYS = (
 # settings, so studies made before they existed still resume.
 DISTILL_KEYS = ("teacher", "teacher_view")
 DISTILL_SPACE_KEYS = ("temperature", "alpha")
+HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats; 6 missed mark it failed
+
+# Field -> rule; the fields a training run has too are checked by the training layer's rules.
+RUN_FIELDS = MappingProxyType({
+    **{name: TRAINING_FIELDS[name] for name in ("epochs", "batch_size", "seed", "device")},
+    "image_size": IMAGE_SIZE,
+    "test_size": COUNT.or_none(),
+    "timeout": Rule("number", low=0.0, low_open=True, optional=True),
+    "sampler": Rule("choice", choices=SAMPLERS),
+    "pruner": Rule("choice", choices=PRUNERS),
+    "teacher_view": Rule("choice", choices=TEACHER_VIEWS),
+    "final": FLAG,
+    **{name: COUNT for name in ("train_size", "val_size", "seeds", "trials", "final_seeds", "jobs", "heartbeat")},
+})
 
 
 @dataclass(frozen=True)
@@ -64,7 +82,7 @@ class RunConfig:
     final_seeds: int = 2
     output_dir: str = "studies"
     jobs: int = 1  # worker processes on this machine, all on the one study
-    heartbeat: int = 10  # seconds; a trial silent for 6 heartbeats belonged to a dead process
+    heartbeat: int = HEARTBEAT_INTERVAL
     teacher: str | None = None  # a finished run directory: the proxy trains students of it
     teacher_view: str = "augmented"
     space: SearchSpace = field(default_factory=SearchSpace)
@@ -77,23 +95,9 @@ class RunConfig:
             object.__setattr__(self, "weights", None)  # "none" = random initialisation
         if self.weights is not None and not isinstance(self.weights, str):
             raise ConfigError(f"weights should be a string or absent, but got {show(self.weights)}")
-        check_int("image_size", self.image_size, low=8, error=ConfigError)
-        for name in ("train_size", "val_size", "epochs", "batch_size", "seeds", "trials", "final_seeds",
-                     "jobs", "heartbeat"):
-            check_int(name, getattr(self, name), low=1, error=ConfigError)
-        if self.test_size is not None:
-            check_int("test_size", self.test_size, low=1, error=ConfigError)
-        if self.timeout is not None:
-            check_number("timeout", self.timeout, low=0.0, low_open=True, error=ConfigError)
-        check_int("seed", self.seed, low=0, error=ConfigError)
-        check_choice("sampler", self.sampler, SAMPLERS, error=ConfigError)
-        check_choice("pruner", self.pruner, PRUNERS, error=ConfigError)
-        check_choice("device", self.device, ("auto", "cpu", "cuda", "mps"), error=ConfigError)
-        check_choice("teacher_view", self.teacher_view, ("augmented", "clean"), error=ConfigError)
+        check_fields(self, RUN_FIELDS, error=ConfigError)
         if self.teacher is not None and (not isinstance(self.teacher, str) or not self.teacher):
             raise ConfigError(f"teacher should be a run directory, but got {show(self.teacher)}")
-        if not isinstance(self.final, bool):
-            raise ConfigError(f"final should be true or false, but got {show(self.final)}")
         if self.study is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", str(self.study)):
             raise ConfigError(
                 "study should be 1-100 letters, digits, '.', '_' or '-' (it names a folder), "

@@ -1,9 +1,11 @@
 """Best trial -> version-1 policy JSON with score and provenance, written atomically.
 
 Example:
-    >>> from policysearch.search.export import export_study
-    >>> export_study(study, "studies/fashion-mnist/best_policy.json")  # doctest: +SKIP
-    PosixPath('studies/fashion-mnist/best_policy.json')
+    >>> import tempfile
+    >>> from policysearch.policy import load_policy
+    >>> path = export_study(tiny_study(), f"{tempfile.mkdtemp()}/best_policy.json")
+    >>> load_policy(path).provenance.study
+    'doctest'
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ held-out test split the search never saw. The table (mean and spread per
 policy) is stored in the study and in the exported JSON.
 
 Example:
-    >>> table = final_check(study, splits, factory, TrainConfig(), seeds=2)  # doctest: +SKIP
-    >>> print(format_table(table))  # doctest: +SKIP
+    >>> from policysearch.training import TrainConfig
+    >>> table = final_check(tiny_study(), tiny_splits(), tiny_factory(), TrainConfig(epochs=1, device="cpu"), seeds=1)
+    >>> print(format_table(table).splitlines()[0])
+    policy                test acc   ± std  runs
 """
 
 from __future__ import annotations

@@ -7,8 +7,12 @@ over seeds. Every trial stores, as user attributes the dashboard shows: the
 policy JSON, seconds spent, epochs run, the device, and per-seed accuracies.
 
 Example:
-    >>> objective = Objective(SearchSpace(), splits, factory, TrainConfig(epochs=2))  # doctest: +SKIP
-    >>> study.optimize(objective, n_trials=10)  # doctest: +SKIP
+    >>> import optuna
+    >>> study = optuna.create_study(direction="maximize")
+    >>> objective = Objective(SearchSpace(), tiny_splits(), tiny_factory(), TrainConfig(epochs=1, device="cpu"))
+    >>> study.optimize(objective, n_trials=2)
+    >>> {"num_ops", "magnitude", "approach"} <= set(study.trials[0].params), "policy" in study.trials[0].user_attrs
+    (True, True)
 """
 
 from __future__ import annotations

@@ -1,7 +1,13 @@
 """Running trials of a study in this process: the objective, the catch-all, the progress callback.
 
 Example:
-    >>> optimize(study, config, splits, factory, progress, n_trials=4)  # doctest: +SKIP
+    >>> import io
+    >>> from policysearch.search.progress import Progress
+    >>> study = tiny_study()
+    >>> before = len(study.trials)
+    >>> optimize(study, tiny_config(), tiny_splits(), tiny_factory(), Progress(1, None, io.StringIO()), 1)
+    >>> len(study.trials) - before
+    1
 """
 
 from __future__ import annotations

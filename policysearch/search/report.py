@@ -1,9 +1,10 @@
 """Text summaries of a study, for ``policysearch show``.
 
 Example:
-    >>> print(describe_study(study))  # doctest: +SKIP
-    study 'fashion-mnist-efficientnet-lite0' in sqlite:///studies/policysearch.db
-    trials: 24 (complete 15, pruned 9, failed 0, running 0, waiting 0)
+    >>> print(describe_study(tiny_study()))  # doctest: +ELLIPSIS
+    study 'doctest' in sqlite:///.../doctest.db
+    dataset digits, model tiny-cnn
+    trials: ... (complete ..., pruned ..., failed 0, running 0, waiting 0)
     ...
 """
 

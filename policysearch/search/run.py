@@ -4,10 +4,11 @@ Data flows one way: storage (open or resume the study) -> data (loaded once)
 -> ``study.optimize(Objective)`` -> final check on the test split -> export.
 
 Example:
-    >>> from policysearch.search.config import RunConfig
-    >>> outcome = run_search(RunConfig(trials=4))  # doctest: +SKIP
-    >>> outcome.policy_path  # doctest: +SKIP
-    PosixPath('studies/fashion-mnist-efficientnet-lite0/best_policy.json')
+    >>> import io
+    >>> from dataclasses import replace
+    >>> outcome = run_search(replace(tiny_config(), study="doctest-run", trials=2, final=False), io.StringIO())
+    >>> outcome.policy_path.parts[-2:], sorted(outcome.baselines)
+    (('doctest-run', 'best_policy.json'), ['no_augmentation', 'randaugment_n2_m9'])
 """
 
 from __future__ import annotations

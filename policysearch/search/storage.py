@@ -28,7 +28,7 @@ from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from policysearch.errors import StorageError
-from policysearch.search.config import RunConfig
+from policysearch.search.config import HEARTBEAT_INTERVAL, RunConfig
 from policysearch.search.space import baseline_params
 
 __all__ = [
@@ -38,10 +38,8 @@ __all__ = [
     "load_existing_study",
     "make_sampler",
     "make_pruner",
-    "HEARTBEAT_INTERVAL",
 ]
 
-HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
 GRACE_HEARTBEATS = 6  # a RUNNING trial silent this many heartbeats belonged to a dead process
 SQLITE_TIMEOUT = 60  # seconds a writer waits for the SQLite lock before failing
 SETTINGS_WAIT = 15  # seconds a joining worker waits for the creator to store the settings

@@ -8,7 +8,8 @@ torch's threads are divided between the workers. The requested trials are
 divided too, so the study gets exactly that many.
 
 Example:
-    >>> run_workers(RunConfig(jobs=2, trials=8), sys.stderr)  # doctest: +SKIP
+    >>> split_trials(8, 3)  # what each of 3 workers runs of a study's 8 trials
+    [3, 3, 2]
 """
 
 from __future__ import annotations

@@ -10,10 +10,16 @@ finished epoch and ends with the same weights an uninterrupted run gets (on
 the same device). It knows nothing of Optuna.
 
 Example:
-    >>> result = fit(model, policy, TrainingSet(splits.train.images, splits.train.labels),
-    ...              splits.val, splits.test, FitConfig(epochs=10), "runs/fmnist")  # doctest: +SKIP
-    >>> result.test_accuracy  # doctest: +SKIP
-    0.91
+    >>> import tempfile
+    >>> from policysearch.policy import Policy
+    >>> splits, run_dir = tiny_splits(), f"{tempfile.mkdtemp()}/run"
+    >>> def run():
+    ...     return fit(tiny_factory()(), Policy(num_ops=1, magnitude=5), TrainingSet(splits.train.images,
+    ...                splits.train.labels), splits.val, splits.test, FitConfig(epochs=1, device="cpu"), run_dir)
+    >>> first = run()
+    >>> again = run()  # the same call finds the finished run and returns it
+    >>> again.resumed_from, again.test_accuracy == first.test_accuracy
+    (1, True)
 """
 
 from __future__ import annotations

@@ -92,8 +92,8 @@ def build_optimizer(model: torch.nn.Module, policy: Any, *, weight_decay: float 
         >>> from policysearch.models import build_model
         >>> from policysearch.policy import Policy
         >>> opt = build_optimizer(build_model("tiny-cnn", 3, weights=None), Policy())
-        >>> [g["lr"] for g in opt.param_groups]
-        [0.0001, 0.001]
+        >>> [g["lr"] for g in opt.param_groups]  # head, backbone
+        [0.001, 0.0001]
     """
     frozen = policy.transfer.approach == "linear_probe"
     model.backbone.requires_grad_(not frozen)

@@ -25,9 +25,15 @@ def load_teacher(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     """A finished run's model (eval mode) and its description from run.json.
 
     Example:
-        >>> model, info = load_teacher("runs/teacher")  # doctest: +SKIP
-        >>> info["model"], info["image_size"]  # doctest: +SKIP
-        ('efficientnet-lite0', 32)
+        >>> import io, tempfile
+        >>> from policysearch.policy import Policy
+        >>> from policysearch.runs import RunSpec, train_run
+        >>> run_dir = f"{tempfile.mkdtemp()}/teacher"
+        >>> _ = train_run(RunSpec(Policy(num_ops=0), output=run_dir, dataset="digits", model="tiny-cnn", weights=None,
+        ...                       image_size=8, train_size=100, val_size=50, epochs=1, device="cpu"), stream=io.StringIO())
+        >>> model, info = load_teacher(run_dir)
+        >>> info["model"], info["image_size"], model.training
+        ('tiny-cnn', 8, False)
     """
     run_dir = Path(run_dir)
     weights = run_dir / RUN_FILES["model"]

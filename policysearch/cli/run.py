@@ -1,0 +1,72 @@
+"""``policysearch run``: a search from the command line, flags over a TOML file over the defaults.
+
+Example:
+    >>> from policysearch.cli.run import RUN_FLAGS
+    >>> RUN_FLAGS["trials"][0]
+    <class 'int'>
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from policysearch.cli.base import interruptible
+
+__all__ = ["RUN_FLAGS", "run_arguments", "run_run"]
+
+# flag -> (type, help); each flag maps onto the RunConfig field of the same name.
+RUN_FLAGS: dict[str, tuple[Any, str]] = {
+    "dataset": (str, "fashion-mnist | imagefolder:PATH | cifar10 | cifar100 | digits"),
+    "model": (str, "backbone: efficientnet-lite0, tiny-cnn, or a torchvision model name"),
+    "weights": (str, "DEFAULT (pretrained), a state-dict PATH, or none"),
+    "image-size": (int, "working image size in pixels"),
+    "train-size": (int, "proxy training images"),
+    "val-size": (int, "proxy validation images"),
+    "test-size": (int, "held-out test images for the final check (default: all)"),
+    "epochs": (int, "proxy epochs per trial"),
+    "batch-size": (int, "proxy batch size"),
+    "trials": (int, "trials to run now (added to a resumed study)"),
+    "timeout": (float, "stop starting trials after this many seconds"),
+    "study": (str, "study name (default: DATASET-MODEL); the same name resumes"),
+    "storage": (str, "Optuna storage URL (default sqlite:///studies/policysearch.db) or journal:PATH"),
+    "seeds": (int, "proxy runs averaged per trial"),
+    "final-seeds": (int, "runs per policy in the final check"),
+    "sampler": (str, "tpe | random | grid"),
+    "pruner": (str, "median | hyperband | none"),
+    "device": (str, "auto | cpu | cuda | mps"),
+    "seed": (int, "seed for splits, sampler and training"),
+    "output-dir": (str, "where studies/<study>/best_policy.json goes (default studies)"),
+    "jobs": (int, "worker processes on this machine, sharing the study (default 1)"),
+    "heartbeat": (int, "seconds between trial heartbeats; 6 missed mark a trial failed (default 10)"),
+    "teacher": (str, "a finished train run directory: search a student of it, temperature and alpha too"),
+    "teacher-view": (str, "augmented | clean: what the teacher sees (default augmented)"),
+}
+
+
+def run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="TOML", help="a config file, e.g. studies/fashion-mnist.toml")
+    for flag, (kind, text) in RUN_FLAGS.items():
+        parser.add_argument(f"--{flag}", type=kind, help=text)
+    parser.add_argument("--no-final", dest="final", action="store_const", const=False,
+                        help="skip the final check on the test split")
+
+
+def run_run(args: argparse.Namespace) -> int:
+    from policysearch.search.config import load_config
+    from policysearch.search.run import run_search
+
+    overrides = {flag.replace("-", "_"): getattr(args, flag.replace("-", "_")) for flag in RUN_FLAGS}
+    overrides["final"] = args.final
+    config = load_config(args.config, overrides)
+    # SIGTERM ends the current trial the way Ctrl-C does: Optuna marks it
+    # failed (never left RUNNING) and the study stays resumable.
+    outcome = interruptible(lambda: run_search(config), f"the study is saved. Run the same command again to "
+                                                         f"resume study {config.study_name!r}.")
+    if outcome is None:
+        return 130
+    print(f"best: trial #{outcome.best_trial}, val accuracy {outcome.best_value:.4f}")
+    for name, value in outcome.baselines.items():
+        print(f"  baseline {name}: {'-' if value is None else f'{value:.4f}'}")
+    print(f"policy written to {outcome.policy_path} ({outcome.seconds:.0f} s)")
+    return 0

@@ -1,0 +1,76 @@
+"""``policysearch show``, ``export`` and ``dashboard``: reading studies that exist.
+
+Example:
+    >>> from policysearch.cli import main
+    >>> import io, contextlib
+    >>> with contextlib.redirect_stdout(io.StringIO()) as out:
+    ...     status = main(["show", "--study", tiny_study().study_name, "--storage", tiny_config().storage_url])
+    >>> status, out.getvalue().splitlines()[0].startswith("study 'doctest'")
+    (0, True)
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["study_arguments", "run_show", "export_arguments", "run_export", "dashboard_arguments", "run_dashboard"]
+
+
+def study_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--study", help="study name (default: the default run's study)")
+    parser.add_argument("--storage", help="storage URL (default sqlite:///studies/policysearch.db)")
+
+
+def _open_existing(args: argparse.Namespace) -> Any:
+    from policysearch.search.config import RunConfig
+    from policysearch.search.storage import load_existing_study
+
+    default = RunConfig()
+    return load_existing_study(args.study or default.study_name, args.storage or default.storage_url)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from policysearch.search.report import describe_study
+
+    print(describe_study(_open_existing(args)))
+    return 0
+
+
+def export_arguments(parser: argparse.ArgumentParser) -> None:
+    study_arguments(parser)
+    parser.add_argument("-o", "--output", metavar="FILE", help="default studies/<study>/best_policy.json")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from policysearch.search.export import export_study
+
+    print(f"wrote {export_study(_open_existing(args), args.output)}")
+    return 0
+
+
+def dashboard_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", help="storage URL (default sqlite:///studies/policysearch.db)")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+
+
+def run_dashboard(args: argparse.Namespace) -> int:
+    from policysearch.errors import ConfigError
+    from policysearch.search.config import RunConfig
+    from policysearch.search.storage import make_storage, redact
+
+    try:
+        from optuna_dashboard import run_server
+    except ImportError:
+        raise ConfigError("the dashboard needs optuna-dashboard: pip install optuna-dashboard") from None
+    url = args.storage or RunConfig().storage_url
+    storage = make_storage(url)
+    print(f"Optuna dashboard for {redact(url)} at http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
+    try:
+        run_server(storage, host=args.host, port=args.port)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    except KeyboardInterrupt:
+        pass
+    return 0
