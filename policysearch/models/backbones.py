@@ -50,7 +50,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # The PyTorch port converts those TF weights; its README does not say. On
 # inputs in [0, 1] that is mean 127/255, std 128/255. Checked: so normalised,
 # the shipped weights call scikit-learn's flower photo a daisy; with ImageNet
-# mean/std, a honeycomb (tests/test_models.py).
+# mean/std, a honeycomb (tests/models/test_backbones.py).
 LITE_MEAN = (127 / 255,) * 3
 LITE_STD = (128 / 255,) * 3
 TINY_MEAN, TINY_STD = (0.5,) * 3, (0.5,) * 3

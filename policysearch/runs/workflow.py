@@ -5,7 +5,7 @@ optionally teachers (run directories of earlier runs: knowledge distillation)
 and unlabeled images (pseudo labels from the teachers; without teachers, a
 first model trained on the labeled images is the teacher: self-training).
 :func:`train_run` loads everything, labels the unlabeled images, and hands
-the work to :func:`policysearch.fit.fit`, which makes it resumable.
+the work to :func:`policysearch.training.fit`, which makes it resumable.
 
 Example (a small teacher, then a student of it; about 5 s on two CPU cores):
     >>> import io, tempfile
