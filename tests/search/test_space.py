@@ -100,5 +100,5 @@ def test_bad_config_files_name_the_key(tmp_path, text, pattern):
 def test_shipped_default_config_is_the_builtin_default():
     from pathlib import Path
 
-    shipped = load_config(Path(__file__).parent.parent / "studies" / "fashion-mnist.toml")
+    shipped = load_config(Path(__file__).resolve().parents[2] / "studies" / "fashion-mnist.toml")
     assert shipped == RunConfig()
