@@ -1,4 +1,4 @@
-"""Augmentation: the op registry and its kernels, RandAugment, CutMix/MixUp, preview grids.
+"""Augmentation: the op registry and its kernels, RandAugment, TrivialAugmentWide, CutMix/MixUp, preview grids.
 
 Everything here works on uint8 images in NumPy/OpenCV; torch is imported only
 by the batch mixer, when it runs on torch batches.
@@ -16,6 +16,7 @@ from policysearch.augment.mixing import MIXING_KINDS, BatchMix
 from policysearch.augment.ops import EXTRA_OPS, OPS, TORCHVISION_OPS, OpSpec, apply_op, get_op, op_value
 from policysearch.augment.preview import preview_grid, save_png
 from policysearch.augment.randaugment import RandAugment, as_generator
+from policysearch.augment.trivialaugment import WIDE_MAGNITUDES, TrivialAugmentWide
 
-__all__ = ["RandAugment", "BatchMix", "MIXING_KINDS", "preview_grid", "save_png", "as_generator",
+__all__ = ["RandAugment", "TrivialAugmentWide", "WIDE_MAGNITUDES", "BatchMix", "MIXING_KINDS", "preview_grid", "save_png", "as_generator",
            "OPS", "TORCHVISION_OPS", "EXTRA_OPS", "OpSpec", "apply_op", "get_op", "op_value"]
