@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 from policysearch.policy.document import (
+    AUGMENTATION_KINDS,
                                           APPROACHES,
                                           FORMAT,
                                           INTERPOLATIONS,
@@ -23,5 +24,5 @@ from policysearch.policy.document import (
 )
 from policysearch.policy.loading import load_policy
 
-__all__ = ["FORMAT", "VERSION", "APPROACHES", "MIXING_KINDS", "INTERPOLATIONS", "Mixing", "Transfer",
+__all__ = ["AUGMENTATION_KINDS", "FORMAT", "VERSION", "APPROACHES", "MIXING_KINDS", "INTERPOLATIONS", "Mixing", "Transfer",
            "Distillation", "Score", "Provenance", "Policy", "load_policy"]

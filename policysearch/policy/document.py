@@ -27,6 +27,8 @@ from policysearch.augment.geometry import INTERPOLATIONS
 from policysearch.augment.mixing import MIXING_KINDS, BatchMix
 from policysearch.augment.ops import OPS, TORCHVISION_OPS
 from policysearch.augment.randaugment import RandAugment
+from policysearch.augment.trivialaugment import TrivialAugmentWide
+from policysearch.policy import convert
 from policysearch.errors import PolicyError
 
 __all__ = [
@@ -48,6 +50,9 @@ VERSION = 1
 APPROACHES = ("linear_probe", "finetune")
 # Says in the document itself which scale M is on (timm uses 0-10 instead).
 MAGNITUDE_SCALE = "torchvision-bins"
+# RandAugment: N ops at bin M. TrivialAugmentWide: one op per image at a uniform bin of the wide table.
+AUGMENTATION_KINDS = ("randaugment", "trivialaugment")
+WIDE_MAGNITUDE_SCALE = "torchvision-wide"
 
 
 @dataclass(frozen=True)
@@ -162,11 +167,13 @@ class Provenance:
 
 @dataclass(frozen=True)
 class Policy:
-    """A RandAugment policy with transfer-learning settings.
+    """An augmentation policy (RandAugment or TrivialAugmentWide) with transfer-learning settings.
 
     Magnitudes are torchvision's: M is an integer bin in
     ``[0, num_magnitude_bins - 1]``; over torchvision's 14 operations the
     policy equals ``torchvision.transforms.v2.RandAugment(num_ops, magnitude)``.
+    ``kind="trivialaugment"`` is ``v2.TrivialAugmentWide``: one op per image at
+    a uniformly random bin of the wide ranges (``num_ops``/``magnitude`` unused).
 
     Example:
         >>> p = Policy(num_ops=2, magnitude=9)
@@ -188,8 +195,14 @@ class Policy:
     distillation: Distillation | None = None  # only for a student taught by a teacher
     score: Score | None = None
     provenance: Provenance | None = None
+    kind: str = "randaugment"
 
     def __post_init__(self) -> None:
+        checks.check_choice("augmentation.kind", self.kind, AUGMENTATION_KINDS)
+        if self.kind == "trivialaugment":
+            # One op per image at a random bin: N and M do not apply; fixed so that equal policies compare equal.
+            object.__setattr__(self, "num_ops", 1)
+            object.__setattr__(self, "magnitude", 0)
         bins = checks.check_int("augmentation.num_magnitude_bins", self.num_magnitude_bins, low=2)
         checks.check_int("augmentation.num_ops", self.num_ops, low=0)
         checks.check_int("augmentation.magnitude", self.magnitude, low=0, high=bins - 1)
@@ -211,22 +224,25 @@ class Policy:
         return {
             "format": FORMAT,
             "version": VERSION,
-            "augmentation": {
-                "kind": "randaugment",
-                "num_ops": self.num_ops,
-                "magnitude": self.magnitude,
-                "num_magnitude_bins": self.num_magnitude_bins,
-                "magnitude_scale": MAGNITUDE_SCALE,
-                "ops": list(self.ops),
-                "interpolation": self.interpolation,
-                "fill": self.fill if isinstance(self.fill, int) else list(self.fill),
-            },
+            "augmentation": self._augmentation_json(),
             "mixing": None if self.mixing is None else _plain(self.mixing),
             "transfer": _plain(self.transfer),
             # Only in a distilled student's policy: other documents stay as they were.
             **({} if self.distillation is None else {"distillation": _plain(self.distillation)}),
             "score": None if self.score is None else _plain(self.score),
             "provenance": None if self.provenance is None else _plain(self.provenance),
+        }
+
+    def _augmentation_json(self) -> dict[str, Any]:
+        strength = ({"num_ops": self.num_ops, "magnitude": self.magnitude} if self.kind == "randaugment" else {})
+        return {
+            "kind": self.kind,
+            **strength,
+            "num_magnitude_bins": self.num_magnitude_bins,
+            "magnitude_scale": MAGNITUDE_SCALE if self.kind == "randaugment" else WIDE_MAGNITUDE_SCALE,
+            "ops": list(self.ops),
+            "interpolation": self.interpolation,
+            "fill": self.fill if isinstance(self.fill, int) else list(self.fill),
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -241,11 +257,16 @@ class Policy:
         return write_json_atomic(path, self.to_json())
 
     def transform(self, rng: Any = None) -> Callable[[Any], Any]:
-        """A per-image RandAugment for numpy HWC/HW uint8, PIL, or torch CHW uint8.
+        """The per-image augmentation (RandAugment or TrivialAugmentWide) for numpy HWC/HW uint8, PIL, or
+        torch CHW uint8. ``rng`` seeds the draws (an int, a ``numpy.random.Generator`` or None).
 
-        ``rng`` seeds the draws (an int, a ``numpy.random.Generator`` or None).
+        Example:
+            >>> type(Policy(kind="trivialaugment").transform(rng=0)).__name__
+            'TrivialAugmentWide'
         """
-
+        if self.kind == "trivialaugment":
+            return TrivialAugmentWide(self.ops, num_bins=self.num_magnitude_bins, interpolation=self.interpolation,
+                                      fill=self.fill, rng=rng)
         return RandAugment(
             self.num_ops,
             self.magnitude,
@@ -270,48 +291,17 @@ class Policy:
         )
 
     def to_torchvision(self) -> Any:
-        """``torchvision.transforms.v2.RandAugment`` with the same N, M and bins.
-
-        Only a policy over exactly torchvision's 14 operations has an
-        equivalent; any other op set raises :class:`PolicyError`. Batch mixing
-        is not part of it (use ``torchvision.transforms.v2.CutMix``/``MixUp``
-        or :meth:`batch_mixer`).
-        """
-        if set(self.ops) != set(TORCHVISION_OPS):
-            extra = sorted(set(self.ops) - set(TORCHVISION_OPS))
-            missing = sorted(set(TORCHVISION_OPS) - set(self.ops))
-            raise PolicyError(
-                "augmentation.ops has no torchvision equivalent: it should be exactly "
-                f"torchvision's 14 operations, but got extra {extra} and missing {missing}"
-            )
-        from torchvision.transforms import InterpolationMode, v2
-
-        mode = {"nearest": InterpolationMode.NEAREST, "bilinear": InterpolationMode.BILINEAR}
-        fill = self.fill if isinstance(self.fill, int) else list(self.fill)
-        return v2.RandAugment(
-            num_ops=self.num_ops,
-            magnitude=self.magnitude,
-            num_magnitude_bins=self.num_magnitude_bins,
-            interpolation=mode[self.interpolation],
-            fill=fill,
-        )
+        """The torchvision.transforms.v2 equivalent (RandAugment or TrivialAugmentWide); see :mod:`.convert`."""
+        return convert.to_torchvision(self)
 
     def to_timm(self) -> str:
-        """An approximate timm ``rand-...`` config string.
-
-        This is an approximation, not an equivalent: timm's magnitude is on a
-        0-10 scale (M is rescaled), its op set differs (it has no Identity but
-        has Invert, SolarizeAdd...), and timm's per-op probability is set to
-        1.0 here (``p1.0``; timm's default skips each op with p=0.5). ``inc1``
-        picks timm's ops whose strength increases with M, as torchvision's do.
+        """An approximate timm ``rand-...`` config string; see :func:`.convert.to_timm`.
 
         Example:
             >>> Policy(num_ops=2, magnitude=9).to_timm()
             'rand-m3-n2-mstd0-inc1-p1.0'
         """
-        m = self.magnitude * 10.0 / (self.num_magnitude_bins - 1)
-        m_text = f"{m:.0f}" if abs(m - round(m)) < 1e-9 else f"{m:.2f}".rstrip("0")
-        return f"rand-m{m_text}-n{self.num_ops}-mstd0-inc1-p1.0"
+        return convert.to_timm(self)
 
     def param_groups(
         self, backbone_params: Iterable[Any], head_params: Iterable[Any]

@@ -20,8 +20,10 @@ from typing import Any, Mapping
 import policysearch._checks as checks
 from policysearch.errors import PolicyError
 from policysearch.policy.document import (
+    AUGMENTATION_KINDS,
     FORMAT,
     MAGNITUDE_SCALE,
+    WIDE_MAGNITUDE_SCALE,
     VERSION,
     Distillation,
     Mixing,
@@ -88,24 +90,19 @@ def _from_document(doc: Any) -> Policy:
             f"version should be {VERSION} (the only version this release reads), "
             f"but got {version!r}"
         )
-    aug = checks.check_mapping(
-        "augmentation",
-        doc.get("augmentation"),
-        allowed=_AUG_KEYS,
-        required=("kind", "num_ops", "magnitude"),
-    )
-    if aug["kind"] != "randaugment":
-        raise PolicyError(f"augmentation.kind should be 'randaugment', but got {aug['kind']!r}")
-    if "magnitude_scale" in aug and aug["magnitude_scale"] != MAGNITUDE_SCALE:
-        raise PolicyError(
-            f"augmentation.magnitude_scale should be {MAGNITUDE_SCALE!r}, "
-            f"but got {aug['magnitude_scale']!r}"
-        )
-    kwargs = {
-        key: aug[key]
-        for key in ("num_ops", "magnitude", "num_magnitude_bins", "interpolation", "fill")
-        if key in aug
-    }
+    aug = checks.check_mapping("augmentation", doc.get("augmentation"), allowed=_AUG_KEYS, required=("kind",))
+    kind = checks.check_choice("augmentation.kind", aug["kind"], AUGMENTATION_KINDS)
+    # RandAugment needs its N and M; TrivialAugmentWide has neither (a later, additive kind of version 1).
+    strength = ("num_ops", "magnitude") if kind == "randaugment" else ()
+    for key in strength:
+        if key not in aug:
+            raise PolicyError(f"augmentation.{key} is missing")
+    scale = MAGNITUDE_SCALE if kind == "randaugment" else WIDE_MAGNITUDE_SCALE
+    if "magnitude_scale" in aug and aug["magnitude_scale"] != scale:
+        raise PolicyError(f"augmentation.magnitude_scale should be {scale!r} for kind {kind!r}, "
+                          f"but got {aug['magnitude_scale']!r}")
+    kwargs = {key: aug[key] for key in (*strength, "num_magnitude_bins", "interpolation", "fill") if key in aug}
+    kwargs["kind"] = kind
     if "ops" in aug:
         kwargs["ops"] = aug["ops"]
     return Policy(
