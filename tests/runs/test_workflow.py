@@ -220,12 +220,3 @@ def test_a_study_with_a_teacher_searches_temperature_and_alpha(tmp_path, policy_
     assert main([*bad[:-6], "--study", "kd2", "--storage", storage, "--output-dir", str(tmp_path)]) == 2
     assert "is not a run directory" in capsys.readouterr().err
     assert "kd2" not in [s.study_name for s in optuna.get_all_study_summaries(storage)]
-
-
-def test_studies_without_a_teacher_store_the_settings_they_always_did():
-    from policysearch.search.config import RunConfig
-
-    settings = RunConfig().search_settings()
-    assert "teacher" not in settings and "temperature" not in settings["space"]
-    with_teacher = RunConfig(teacher="runs/t").search_settings()
-    assert with_teacher["teacher"] == "runs/t" and with_teacher["space"]["temperature"] == [1.0, 10.0]

@@ -1,11 +1,10 @@
-"""The search space alone, with Optuna's FixedTrial, and the run configuration."""
+"""The search space alone, with Optuna's FixedTrial: parameters, baselines, the grid, bad ranges."""
 
 from __future__ import annotations
 
 import optuna
 import pytest
 
-from policysearch.search.config import RunConfig, load_config
 from policysearch.errors import ConfigError
 from policysearch.search.space import BASELINES, SearchSpace, baseline_params
 
@@ -71,34 +70,3 @@ def test_grid_is_every_n_by_every_third_m_at_default_rates():
 def test_bad_space_is_a_config_error(kwargs, pattern):
     with pytest.raises(ConfigError, match=pattern):
         SearchSpace(**kwargs)
-
-
-def test_config_file_then_flags(tmp_path):
-    path = tmp_path / "c.toml"
-    path.write_text('dataset = "digits"\nepochs = 5\n[space]\nnum_ops = [1, 2]\n')
-    config = load_config(path, {"epochs": 2, "trials": None})
-    assert config.dataset == "digits" and config.epochs == 2 and config.trials == RunConfig().trials
-    assert config.space.num_ops == (1, 2)
-    assert config.study_name == "digits-efficientnet-lite0"
-
-
-@pytest.mark.parametrize("text,pattern", [
-    ("epochs = 'three'\n", "epochs.*three"),
-    ("colour = 1\n", "unknown keys.*colour"),
-    ("[space]\nmagnitudes = [1, 2]\n", "unknown keys.*magnitudes"),
-    ("trials = \n", "not valid TOML"),
-    ("sampler = 'cmaes'\n", "sampler.*cmaes"),
-    ("space = 3\n", "space should be a table"),
-])
-def test_bad_config_files_name_the_key(tmp_path, text, pattern):
-    path = tmp_path / "bad.toml"
-    path.write_text(text)
-    with pytest.raises(ConfigError, match=pattern):
-        load_config(path)
-
-
-def test_shipped_default_config_is_the_builtin_default():
-    from pathlib import Path
-
-    shipped = load_config(Path(__file__).resolve().parents[2] / "studies" / "fashion-mnist.toml")
-    assert shipped == RunConfig()

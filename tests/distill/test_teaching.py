@@ -1,0 +1,111 @@
+"""Teachers at work: their probabilities over uint8 images, and Teaching a student (either view)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from policysearch.distill import Teaching, distillation_loss, teacher_probabilities
+from policysearch.errors import TrainingError
+from policysearch.models import build_model
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher():
+    return build_model("tiny-cnn", 3, image_size=16, weights=None, seed=0)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, size=(7, 16, 16, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_teacher_probabilities_rows_mode_and_no_grad(tiny_teacher, images, training):
+    tiny_teacher.train(training)
+    probs = teacher_probabilities(tiny_teacher, images, temperature=2.0, batch_size=3)
+    assert tiny_teacher.training is training
+    assert probs.shape == (7, 3) and probs.dtype == torch.float32
+    assert not probs.requires_grad
+    np.testing.assert_allclose(probs.sum(dim=1).numpy(), 1.0, atol=1e-5)
+    # Same answer as one eval-mode batch by hand: batching and temperature are right.
+    tiny_teacher.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+        hand = torch.softmax(tiny_teacher(x) / 2.0, dim=1)
+    np.testing.assert_allclose(probs.numpy(), hand.numpy(), atol=1e-5)
+
+
+def test_teacher_probabilities_feed_a_student_loss(tiny_teacher, images):
+    # Tensors made under inference_mode cannot be saved for backward; the
+    # teacher's output must still work as soft labels for a student.
+    soft = teacher_probabilities(tiny_teacher, images)
+    student = torch.zeros(7, 3, requires_grad=True)
+    distillation_loss(student, torch.log(soft), soft, alpha=0.5).backward()
+    assert student.grad is not None
+
+
+def test_teacher_probabilities_rejects_bad_arguments(tiny_teacher, images):
+    with pytest.raises(TrainingError, match="temperature should be .* but got 0"):
+        teacher_probabilities(tiny_teacher, images, temperature=0)
+    with pytest.raises(TrainingError, match="batch_size should be .* but got 0"):
+        teacher_probabilities(tiny_teacher, images, batch_size=0)
+    with pytest.raises(TrainingError, match="uint8 array .* float32"):
+        teacher_probabilities(tiny_teacher, images.astype(np.float32))
+
+
+@pytest.mark.parametrize("view", ["clean", "augmented"])
+def test_teaching_gradient_reaches_the_student_only(tiny_teacher, images, view):
+    teaching = Teaching((tiny_teacher,), temperature=2.0, alpha=0.5, view=view)
+    teaching.prepare("cpu")
+    student = build_model("tiny-cnn", 3, image_size=16, weights=None, seed=1)
+    rows = torch.from_numpy(teaching.rows(images, np.array([0, 1, 2, 0, 1, 2, 0]), 3))
+    assert rows.shape == ((7, 6) if view == "clean" else (7, 3))
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    loss = teaching.loss(student(x), x, rows)
+    loss.backward()
+    assert all(p.grad is None for p in tiny_teacher.parameters())
+    assert all(p.grad is not None for p in student.parameters())
+    # Both views see the same clean images here, so they give the same loss.
+    with torch.no_grad():
+        expected = distillation_loss(student(x), tiny_teacher(x), rows[:, :3], temperature=2.0, alpha=0.5)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_teaching_rejects_bad_settings(tiny_teacher):
+    with pytest.raises(TrainingError, match="torch modules"):
+        Teaching(())
+    with pytest.raises(TrainingError, match="'sideways'"):
+        Teaching((tiny_teacher,), view="sideways")
+    with pytest.raises(TrainingError, match="alpha should be .* but got 2"):
+        Teaching((tiny_teacher,), alpha=2)
+
+
+def test_a_teacher_sees_images_at_its_own_size(tiny_teacher, images):
+    # tiny_teacher works at 16 px; 8 px images are enlarged for it, bilinearly.
+    small = images[:, ::2, ::2]
+    probs = teacher_probabilities(tiny_teacher, small)
+    tiny_teacher.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(small).permute(0, 3, 1, 2).float() / 255.0
+        x = torch.nn.functional.interpolate(x, size=(16, 16), mode="bilinear", align_corners=False)
+        hand = torch.softmax(tiny_teacher(x), dim=1)
+    np.testing.assert_allclose(probs.numpy(), hand.numpy(), atol=1e-5)
+
+
+def test_teaching_uses_given_clean_logits_without_running_the_teacher(tiny_teacher, images):
+    labels = np.array([0, 1, 2, 0, 1, 2, 0])
+    computed = Teaching((tiny_teacher,), temperature=2.0, view="clean").rows(images, labels, 3)
+
+    class Refuses(torch.nn.Module):
+        def forward(self, x):
+            raise AssertionError("the teacher should not run: its logits were given")
+
+    from policysearch.distill import teacher_logits
+
+    given = Teaching((Refuses(),), temperature=2.0, view="clean",
+                     clean_logits=(teacher_logits(tiny_teacher, images),))
+    np.testing.assert_allclose(given.rows(images, labels, 3), computed, atol=1e-6)
+    with pytest.raises(TrainingError, match="clean_logits should hold one"):
+        given.rows(images[:5], labels[:5], 3)
