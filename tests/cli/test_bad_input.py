@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import optuna
 import pytest
@@ -118,14 +117,9 @@ def test_read_only_folder(tmp_path, capsys):
     ({}, ["no readable images"]),
     ({"only": 6}, ["one class", "only"]),
 ])
-def test_bad_image_folders(tmp_path, capsys, layout, needles):
-    root = tmp_path / "images"
-    root.mkdir()
+def test_bad_image_folders(tmp_path, capsys, class_folders, layout, needles):
     rng = np.random.default_rng(0)
-    for name, count in layout.items():
-        (root / name).mkdir()
-        for i in range(count):
-            cv2.imwrite(str(root / name / f"{i}.png"), rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
+    root = class_folders(tmp_path / "images", layout, lambda: rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
     assert main(_run(tmp_path, "--dataset", f"imagefolder:{root}")) == 2
     err = _one_line_error(capsys)
     assert any(n in err.lower() for n in needles), err

@@ -6,7 +6,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -14,15 +13,8 @@ from policysearch.data import DataWarning, load_source, make_splits
 from policysearch.errors import DataError
 
 
-def _write(path: Path, image: np.ndarray) -> None:
-    # imencode + tofile: like the loader's imdecode + fromfile, safe for unicode paths.
-    ok, encoded = cv2.imencode(path.suffix, image)
-    assert ok
-    encoded.tofile(path)
-
-
 @pytest.fixture()
-def folder(tmp_path: Path) -> Path:
+def folder(tmp_path: Path, write_image) -> Path:
     """3 colour classes x 8 images of assorted sizes and formats, one corrupt
     JPEG and one text file. Each class is one solid colour (given in RGB)."""
     colours = {"blue": (0, 0, 255), "green": (0, 255, 0), "rouge-é": (255, 0, 0)}
@@ -32,7 +24,7 @@ def folder(tmp_path: Path) -> Path:
             h, w = 20 + 9 * i, 90 - 7 * i  # both smaller and larger than the working size
             image = np.zeros((h, w, 3), np.uint8) + np.array(rgb[::-1], np.uint8)  # OpenCV writes BGR
             suffix = (".png", ".jpg", ".JPEG", ".bmp")[i % 4]
-            _write(tmp_path / name / f"{i}{suffix}", image)
+            write_image(tmp_path / name / f"{i}{suffix}", image)
     (tmp_path / "blue" / "broken.jpg").write_bytes(np.random.default_rng(0).bytes(300))
     (tmp_path / "green" / "notes.txt").write_text("not an image")
     return tmp_path
@@ -65,15 +57,12 @@ def test_image_folder_carved_test_split_is_fixed(folder):
     assert set(splits.val.indices).isdisjoint(splits.test.indices)
 
 
-def test_grayscale_folder_stays_single_channel_and_mixed_becomes_rgb(tmp_path):
+def test_grayscale_folder_stays_single_channel_and_mixed_becomes_rgb(tmp_path, class_folders, write_image):
     rng = np.random.default_rng(0)
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        for i in range(3):
-            _write(tmp_path / name / f"{i}.png", rng.integers(0, 256, (12, 12), dtype=np.uint8))
+    class_folders(tmp_path, {"a": 3, "b": 3}, lambda: rng.integers(0, 256, (12, 12), dtype=np.uint8))
     gray = load_source(f"imagefolder:{tmp_path}", image_size=12)
     assert gray.train.images.shape[1:] == (12, 12, 1) and gray.skipped == 0
-    _write(tmp_path / "b" / "colour.png", rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
+    write_image(tmp_path / "b" / "colour.png", rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
     mixed = load_source(f"imagefolder:{tmp_path}", image_size=12)
     assert mixed.train.images.shape[1:] == (12, 12, 3)
     gray_row = mixed.train.images[0]  # "a/0.png", a grayscale image replicated to RGB
@@ -89,11 +78,8 @@ def test_grayscale_folder_stays_single_channel_and_mixed_becomes_rgb(tmp_path):
         ({"cats": 3, "empty": 0}, r"'empty' .* has 0 image"),
     ],
 )
-def test_bad_image_folders_raise_data_error(tmp_path, layout, message):
-    for name, count in layout.items():
-        (tmp_path / name).mkdir()
-        for i in range(count):
-            _write(tmp_path / name / f"{i}.png", np.full((9, 9, 3), 7, np.uint8))
+def test_bad_image_folders_raise_data_error(tmp_path, class_folders, layout, message):
+    class_folders(tmp_path, layout, np.full((9, 9, 3), 7, np.uint8))
     with pytest.raises(DataError, match=message) as info:
         load_source(f"imagefolder:{tmp_path}")
     assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)

@@ -24,11 +24,6 @@ HAS_FASHION_MNIST = (FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file()
 needs_fashion_mnist = pytest.mark.skipif(not HAS_FASHION_MNIST, reason="needs dataset-fashion-mnist")
 
 
-@pytest.fixture(scope="module")
-def fashion():
-    return load_source("fashion-mnist")
-
-
 @needs_fashion_mnist
 def test_fashion_mnist_loads_the_real_files(fashion):
     assert fashion.name == "fashion-mnist"
@@ -43,8 +38,8 @@ def test_fashion_mnist_loads_the_real_files(fashion):
 
 
 @needs_fashion_mnist
-def test_fashion_mnist_resized_once_at_load(fashion):
-    resized = load_source("fashion-mnist", image_size=32)
+def test_fashion_mnist_resized_once_at_load(fashion, fashion32):
+    resized = fashion32  # load_source("fashion-mnist", image_size=32)
     assert resized.train.images.shape == (60000, 32, 32, 1)
     assert resized.test.images.shape == (10000, 32, 32, 1)
     np.testing.assert_array_equal(resized.train.labels, fashion.train.labels)
@@ -53,8 +48,8 @@ def test_fashion_mnist_resized_once_at_load(fashion):
     assert abs(small - large) < 5
 
 
-def test_digits_source_is_scaled_to_uint8_and_carves_a_test_split():
-    source = load_source("digits")
+def test_digits_source_is_scaled_to_uint8_and_carves_a_test_split(digits_source):
+    source = digits_source  # load_source("digits")
     assert source.train.images.shape[1:] == (8, 8, 1) and source.train.images.max() == 255
     assert len(source.train) + len(source.test) == 1797
     per_class = source.train.class_counts(10) + source.test.class_counts(10)

@@ -8,16 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policysearch.data import FASHION_MNIST_DIR, load_source, make_splits, read_idx, stratified_indices
+from policysearch.data import FASHION_MNIST_DIR, make_splits, read_idx, stratified_indices
 from policysearch.errors import DataError
 
 HAS_FASHION_MNIST = (FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file()
 needs_fashion_mnist = pytest.mark.skipif(not HAS_FASHION_MNIST, reason="needs dataset-fashion-mnist")
-
-
-@pytest.fixture(scope="module")
-def fashion():
-    return load_source("fashion-mnist")
 
 
 @needs_fashion_mnist
@@ -45,8 +40,8 @@ def test_splits_are_stratified_disjoint_and_seeded(fashion):
     assert not np.array_equal(other.train.indices, splits.train.indices)
 
 
-def test_unbalanced_splits_stay_within_one_image_of_the_proportion():
-    source = load_source("digits")
+def test_unbalanced_splits_stay_within_one_image_of_the_proportion(digits_source):
+    source = digits_source
     pool = source.train
     train_size, val_size = 301, len(pool) - 301  # the whole pool: no slack anywhere
     splits = make_splits(source, train_size=train_size, val_size=val_size, seed=3)
@@ -83,8 +78,8 @@ def test_stratified_indices_properties(counts, fractions, seed):
         np.testing.assert_array_equal(again, part)
 
 
-def test_asking_for_more_images_than_exist_names_the_numbers():
-    source = load_source("digits")
+def test_asking_for_more_images_than_exist_names_the_numbers(digits_source):
+    source = digits_source
     pool = len(source.train)
     with pytest.raises(DataError, match=rf"1000 \+ {pool} = {1000 + pool} is more than the {pool}"):
         make_splits(source, train_size=1000, val_size=pool)

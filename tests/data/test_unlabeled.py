@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from policysearch.data import FASHION_MNIST_DIR, DataWarning, load_source, make_splits
+from policysearch.data import FASHION_MNIST_DIR, DataWarning, make_splits
 from policysearch.errors import DataError
 from policysearch.data.unlabeled import Unlabeled, load_unlabeled
 
@@ -19,23 +19,14 @@ HAS_FASHION_MNIST = (FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file()
 needs_fashion_mnist = pytest.mark.skipif(not HAS_FASHION_MNIST, reason="needs dataset-fashion-mnist")
 
 
-def _write(path: Path, image: np.ndarray) -> None:
-    # imencode + tofile: like the loader's imdecode + fromfile, safe for unicode paths.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, encoded = cv2.imencode(path.suffix, image)
-    assert ok
-    encoded.tofile(path)
-
-
 @pytest.fixture(scope="module")
-def fashion():
-    source = load_source("fashion-mnist", image_size=32)
-    return source, make_splits(source, train_size=1000, val_size=500, seed=0)
+def fashion_splits(fashion32):
+    return fashion32, make_splits(fashion32, train_size=1000, val_size=500, seed=0)
 
 
 @needs_fashion_mnist
-def test_fashion_mnist_pool_leaves_out_the_labelled_splits_and_the_test_set(fashion):
-    source, splits = fashion
+def test_fashion_mnist_pool_leaves_out_the_labelled_splits_and_the_test_set(fashion_splits):
+    source, splits = fashion_splits
     pool = load_unlabeled("fashion-mnist", image_size=32, size=2000, exclude=(splits.train, splits.val), seed=0)
     assert isinstance(pool, Unlabeled) and pool.name == "fashion-mnist"
     assert pool.images.shape == (2000, 32, 32, 1) and pool.images.dtype == np.uint8
@@ -50,8 +41,8 @@ def test_fashion_mnist_pool_leaves_out_the_labelled_splits_and_the_test_set(fash
 
 
 @needs_fashion_mnist
-def test_fashion_mnist_pool_is_seeded_and_keeps_everything_without_size(fashion):
-    source, splits = fashion
+def test_fashion_mnist_pool_is_seeded_and_keeps_everything_without_size(fashion_splits):
+    source, splits = fashion_splits
     exclude = (splits.train, splits.val)
     first = load_unlabeled("fashion-mnist", image_size=32, size=2000, exclude=exclude, seed=0)
     again = load_unlabeled("fashion-mnist", image_size=32, size=2000, exclude=exclude, seed=0)
@@ -66,18 +57,18 @@ def test_fashion_mnist_pool_is_seeded_and_keeps_everything_without_size(fashion)
 
 
 @needs_fashion_mnist
-def test_excluding_a_split_of_the_test_set_is_refused(fashion):
+def test_excluding_a_split_of_the_test_set_is_refused(fashion_splits):
     # Test indices are positions in another file: matching them against the
     # pool would silently drop the wrong rows, so the labels give it away.
-    _, splits = fashion
+    _, splits = fashion_splits
     with pytest.raises(DataError, match="not part of the training pool of fashion-mnist"):
         load_unlabeled("fashion-mnist", image_size=32, exclude=splits.test)
 
 
-def test_size_errors_name_the_numbers():
-    splits = make_splits(load_source("digits"), train_size=200, val_size=100)
+def test_size_errors_name_the_numbers(digits_source):
+    splits = make_splits(digits_source, train_size=200, val_size=100)
     pool = load_unlabeled("digits", exclude=(splits.train, splits.val))
-    available = len(load_source("digits").train) - 300
+    available = len(digits_source.train) - 300
     assert len(pool) == available
     with pytest.raises(DataError, match=rf"size=5000 is more than the {available} images available in digits"):
         load_unlabeled("digits", size=5000, exclude=(splits.train, splits.val))
@@ -88,16 +79,16 @@ def test_size_errors_name_the_numbers():
 
 
 @pytest.fixture()
-def folder(tmp_path: Path) -> Path:
+def folder(tmp_path: Path, write_image) -> Path:
     """Five colour images in nested folders, one grayscale image, a hidden
     file, a hidden folder and a text file posing as a PNG."""
     rng = np.random.default_rng(0)
     for name in ("a.png", "b.jpg", "deep/er/c.png", "deep/d.JPEG", "sub/e.bmp"):
         h, w = rng.integers(20, 90, size=2)  # both smaller and larger than the working size
-        _write(tmp_path / name, rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-    _write(tmp_path / "sub" / "gray.png", np.full((30, 40), 77, np.uint8))
-    _write(tmp_path / ".hidden.png", np.zeros((9, 9, 3), np.uint8))
-    _write(tmp_path / ".cache" / "thumb.png", np.zeros((9, 9, 3), np.uint8))
+        write_image(tmp_path / name, rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    write_image(tmp_path / "sub" / "gray.png", np.full((30, 40), 77, np.uint8))
+    write_image(tmp_path / ".hidden.png", np.zeros((9, 9, 3), np.uint8))
+    write_image(tmp_path / ".cache" / "thumb.png", np.zeros((9, 9, 3), np.uint8))
     (tmp_path / "sub" / "x.png").write_text("not an image")
     return tmp_path
 
@@ -116,10 +107,10 @@ def test_image_folder_reads_every_image_at_any_depth(folder):
     np.testing.assert_array_equal(pool.images[0], cv2.resize(first, (16, 16), interpolation=cv2.INTER_AREA))
 
 
-def test_image_folder_defaults_to_64_grayscale_stays_one_channel_and_size_draws(tmp_path):
+def test_image_folder_defaults_to_64_grayscale_stays_one_channel_and_size_draws(tmp_path, write_image):
     rng = np.random.default_rng(1)
     for i in range(5):
-        _write(tmp_path / f"{i}.png", rng.integers(0, 256, (20, 30), dtype=np.uint8))
+        write_image(tmp_path / f"{i}.png", rng.integers(0, 256, (20, 30), dtype=np.uint8))
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)  # nothing to skip here
         pool = load_unlabeled(f"images:{tmp_path}")
@@ -152,8 +143,8 @@ def test_folder_and_spec_errors(tmp_path):
         load_unlabeled(f"images:{tmp_path}", image_size=4)
 
 
-def test_an_already_loaded_source_gives_the_same_rows():
-    source = load_source("digits")
+def test_an_already_loaded_source_gives_the_same_rows(digits_source):
+    source = digits_source
     splits = make_splits(source, train_size=200, val_size=100, seed=0)
     a = load_unlabeled("digits", size=300, exclude=(splits.train, splits.val), seed=1)
     b = load_unlabeled("digits", size=300, exclude=(splits.train, splits.val), seed=1, source=source)

@@ -8,12 +8,11 @@ import torch
 
 from policysearch.distill import Teaching, distillation_loss, teacher_probabilities
 from policysearch.errors import TrainingError
-from policysearch.models import build_model
 
 
 @pytest.fixture(scope="module")
-def tiny_teacher():
-    return build_model("tiny-cnn", 3, image_size=16, weights=None, seed=0)
+def tiny_teacher(tiny_cnn):
+    return tiny_cnn(3, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +55,10 @@ def test_teacher_probabilities_rejects_bad_arguments(tiny_teacher, images):
 
 
 @pytest.mark.parametrize("view", ["clean", "augmented"])
-def test_teaching_gradient_reaches_the_student_only(tiny_teacher, images, view):
+def test_teaching_gradient_reaches_the_student_only(tiny_teacher, tiny_cnn, images, view):
     teaching = Teaching((tiny_teacher,), temperature=2.0, alpha=0.5, view=view)
     teaching.prepare("cpu")
-    student = build_model("tiny-cnn", 3, image_size=16, weights=None, seed=1)
+    student = tiny_cnn(3, seed=1)
     rows = torch.from_numpy(teaching.rows(images, np.array([0, 1, 2, 0, 1, 2, 0]), 3))
     assert rows.shape == ((7, 6) if view == "clean" else (7, 3))
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0

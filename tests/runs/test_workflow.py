@@ -15,7 +15,7 @@ import torch
 
 from policysearch import Policy
 from policysearch.cli import main
-from policysearch.data import load_source, make_splits
+from policysearch.data import make_splits
 from policysearch.data.unlabeled import load_unlabeled
 from policysearch.distill import teacher_probabilities
 from policysearch.policy import Transfer
@@ -45,7 +45,7 @@ def metrics_of(run_dir) -> dict:
 
 
 @pytest.mark.slow
-def test_distill_from_a_pretrained_teacher_with_pseudo_labels(tmp_path, policy_file, capsys):
+def test_distill_from_a_pretrained_teacher_with_pseudo_labels(tmp_path, policy_file, fashion32, capsys):
     # The teacher: real ImageNet weights fine-tuned on real Fashion-MNIST.
     sizes = ["--train-size", "200", "--val-size", "100", "--test-size", "300"]
     teacher_policy = Policy(num_ops=1, magnitude=5, transfer=Transfer("finetune", head_lr=3e-3, backbone_lr=3e-4))
@@ -63,8 +63,7 @@ def test_distill_from_a_pretrained_teacher_with_pseudo_labels(tmp_path, policy_f
     assert run["dataset"] == "fashion-mnist" and run["image_size"] == 32  # both from the teacher's run
     # Recount independently: the same unlabeled rows, the teacher's own probabilities.
     teacher, _ = load_teacher(tmp_path / "teacher")
-    splits = make_splits(load_source("fashion-mnist", image_size=32), train_size=200, val_size=100,
-                         test_size=300, seed=0)
+    splits = make_splits(fashion32, train_size=200, val_size=100, test_size=300, seed=0)
     unlabeled = load_unlabeled("fashion-mnist", image_size=32, size=400, exclude=(splits.train, splits.val))
     probs = teacher_probabilities(teacher, unlabeled.images)
     confident = probs.max(1).values >= 0.5
@@ -101,7 +100,7 @@ def test_train_killed_mid_run_resumes_to_the_uninterrupted_weights(tmp_path, pol
     assert metrics_of(tmp_path / "killed")["train_loss"] == metrics_of(tmp_path / "straight")["train_loss"]
 
 
-def test_self_training_trains_its_own_teacher_first(tmp_path, policy_file):
+def test_self_training_trains_its_own_teacher_first(tmp_path, policy_file, digits_source):
     out = tmp_path / "self"
     assert main(["train", "--policy", policy_file, "--model", "tiny-cnn", "--weights", "none", *DIGITS,
                  "--epochs", "3", "--batch-size", "32", "--unlabeled", "digits", "--pseudo", "soft",
@@ -109,7 +108,7 @@ def test_self_training_trains_its_own_teacher_first(tmp_path, policy_file):
     assert (out / "teacher" / "model.pt").is_file()
     pseudo = metrics_of(out)["pseudo_labels"]
     # Soft pseudo labels keep every unlabeled image: the digits pool less train and val.
-    assert pseudo["kept"] == pseudo["offered"] == len(load_source("digits").train) - 400
+    assert pseudo["kept"] == pseudo["offered"] == len(digits_source.train) - 400
     assert pseudo["mode"] == "soft" and pseudo["teachers"] == 1
     assert 0.3 < pseudo["agreement_with_truth"] <= 1.0
 
@@ -173,9 +172,9 @@ def test_a_teacher_at_another_image_size_teaches_through_resizing(tmp_path, poli
     assert run["image_size"] == 12 and metrics_of(out)["pseudo_labels"]["kept"] > 0
 
 
-def test_load_teacher_gives_the_trained_model(digits_teacher):
+def test_load_teacher_gives_the_trained_model(digits_teacher, digits_splits):
     model, info = load_teacher(digits_teacher)
-    splits = make_splits(load_source("digits", image_size=16), train_size=300, val_size=100, seed=0)
+    splits = digits_splits(train_size=300, val_size=100)
     probs = teacher_probabilities(model, splits.test.images)
     accuracy = float((probs.argmax(1).numpy() == splits.test.labels).mean())
     assert accuracy == pytest.approx(metrics_of(digits_teacher)["test_accuracy"])

@@ -6,16 +6,14 @@ import optuna
 import pytest
 import torch
 
-from policysearch.data import load_source, make_splits
-from policysearch.models import build_model
 from policysearch.search.objective import Objective
 from policysearch.search.space import SearchSpace, baseline_params
 from policysearch.training import TrainConfig
 
 
 @pytest.fixture(scope="module")
-def splits():
-    return make_splits(load_source("digits", image_size=16), train_size=120, val_size=60, seed=0)
+def splits(digits_splits):
+    return digits_splits(train_size=120, val_size=60)
 
 
 def _study(params):
@@ -24,13 +22,9 @@ def _study(params):
     return study
 
 
-def _factory():
-    return build_model("tiny-cnn", 10, image_size=16, weights=None)
-
-
-def test_each_epoch_is_reported_and_attributes_stored(splits):
+def test_each_epoch_is_reported_and_attributes_stored(splits, tiny_cnn):
     study = _study(baseline_params(SearchSpace())["randaugment_n2_m9"])
-    study.optimize(Objective(SearchSpace(), splits, _factory, TrainConfig(epochs=2), seeds=2), n_trials=1)
+    study.optimize(Objective(SearchSpace(), splits, tiny_cnn, TrainConfig(epochs=2), seeds=2), n_trials=1)
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert sorted(trial.intermediate_values) == [1, 2]
@@ -40,9 +34,9 @@ def test_each_epoch_is_reported_and_attributes_stored(splits):
     assert trial.user_attrs["device"] == "cpu" and trial.user_attrs["seconds"] > 0
 
 
-def test_a_diverged_run_is_pruned_with_its_reason(splits):
+def test_a_diverged_run_is_pruned_with_its_reason(splits, tiny_cnn):
     def broken():
-        model = _factory()
+        model = tiny_cnn()
         with torch.no_grad():
             model.head.bias.fill_(float("nan"))
         return model
@@ -54,14 +48,14 @@ def test_a_diverged_run_is_pruned_with_its_reason(splits):
     assert "nan" in trial.user_attrs["failure"]
 
 
-def test_an_exception_fails_the_trial_with_its_reason_and_the_study_goes_on(splits):
+def test_an_exception_fails_the_trial_with_its_reason_and_the_study_goes_on(splits, tiny_cnn):
     calls = []
 
     def flaky():
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("CUDA out of memory (simulated by a failing factory)")
-        return _factory()
+        return tiny_cnn()
 
     study = _study(baseline_params(SearchSpace())["no_augmentation"])
     study.optimize(Objective(SearchSpace(), splits, flaky, TrainConfig(epochs=1)), n_trials=2,
@@ -72,11 +66,11 @@ def test_an_exception_fails_the_trial_with_its_reason_and_the_study_goes_on(spli
     assert second.state == optuna.trial.TrialState.COMPLETE
 
 
-def test_a_pruned_trial_is_not_recorded_as_a_failure(splits):
+def test_a_pruned_trial_is_not_recorded_as_a_failure(splits, tiny_cnn):
     # Every value is below 1.1, so this pruner stops the trial at its first report.
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.1))
     study.enqueue_trial(baseline_params(SearchSpace())["no_augmentation"])
-    study.optimize(Objective(SearchSpace(), splits, _factory, TrainConfig(epochs=2)), n_trials=1)
+    study.optimize(Objective(SearchSpace(), splits, tiny_cnn, TrainConfig(epochs=2)), n_trials=1)
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED and trial.user_attrs["epochs_run"] == 1
     assert "failure" not in trial.user_attrs

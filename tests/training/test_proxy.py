@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from policysearch import Policy
-from policysearch.data import load_source, make_splits
+from policysearch.data import make_splits
 from policysearch.errors import TrainingError
 from policysearch.models import build_model
 from policysearch.policy import Mixing, Transfer
@@ -20,26 +20,17 @@ FINETUNE = Transfer("finetune", head_lr=0.003, backbone_lr=0.0007)
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return make_splits(load_source("digits", image_size=16), train_size=300, val_size=150, seed=0)
+def digits(digits_splits):
+    return digits_splits(train_size=300, val_size=150)
 
 
-def tiny_factory(num_classes=10, keep=None):
-    def factory():
-        model = build_model("tiny-cnn", num_classes, image_size=16, weights=None)
-        if keep is not None:
-            keep.append(model)
-        return model
-
-    return factory
-
-
-def test_linear_probe_leaves_backbone_weights_and_bn_statistics_unchanged(digits):
+def test_linear_probe_leaves_backbone_weights_and_bn_statistics_unchanged(digits, tiny_cnn):
     models: list = []
     snapshot = {}
 
     def factory():
-        model = tiny_factory(keep=models)()
+        model = tiny_cnn()
+        models.append(model)
         snapshot.update({k: v.clone() for k, v in model.backbone.state_dict().items()})
         snapshot["_head"] = model.head.weight.detach().clone()
         return model
@@ -54,8 +45,8 @@ def test_linear_probe_leaves_backbone_weights_and_bn_statistics_unchanged(digits
     assert not torch.equal(models[0].head.weight, snapshot["_head"]), "the head should train"
 
 
-def test_finetune_of_pretrained_backbone_trains_weights_but_keeps_bn_statistics():
-    splits = make_splits(load_source("fashion-mnist", image_size=32), train_size=64, val_size=20, seed=0)
+def test_finetune_of_pretrained_backbone_trains_weights_but_keeps_bn_statistics(fashion32):
+    splits = make_splits(fashion32, train_size=64, val_size=20, seed=0)
     models: list = []
 
     def factory():
@@ -72,19 +63,24 @@ def test_finetune_of_pretrained_backbone_trains_weights_but_keeps_bn_statistics(
     assert sum(not torch.equal(after[k], before[k]) for k in weights) > len(weights) // 2
 
 
-def test_finetune_of_random_init_backbone_learns_its_bn_statistics(digits):
+def test_finetune_of_random_init_backbone_learns_its_bn_statistics(digits, tiny_cnn):
     models: list = []
+
+    def factory():
+        models.append(tiny_cnn())
+        return models[-1]
+
     policy = Policy(num_ops=0, magnitude=0, transfer=FINETUNE)
-    before = build_model("tiny-cnn", 10, image_size=16, weights=None).backbone.state_dict()
-    proxy_finetune(policy, tiny_factory(keep=models), digits.train, digits.val, TrainConfig(epochs=1))
+    before = tiny_cnn().backbone.state_dict()
+    proxy_finetune(policy, factory, digits.train, digits.val, TrainConfig(epochs=1))
     after = models[0].backbone.state_dict()
     changed = [k for k in after if after[k].dtype.is_floating_point and not torch.equal(after[k], before[k])]
     assert any("running_mean" in k for k in changed)
     assert len(changed) > len(after) // 2
 
 
-def test_finetune_optimizer_groups_have_exactly_the_requested_rates():
-    model = build_model("tiny-cnn", 10, image_size=16, weights=None)
+def test_finetune_optimizer_groups_have_exactly_the_requested_rates(tiny_cnn):
+    model = tiny_cnn()
     optimizer = build_optimizer(model, Policy(transfer=FINETUNE))
     by_name = {g["name"]: g for g in optimizer.param_groups}
     assert by_name["head"]["lr"] == 0.003 and by_name["backbone"]["lr"] == 0.0007
@@ -93,19 +89,19 @@ def test_finetune_optimizer_groups_have_exactly_the_requested_rates():
     assert all(p.requires_grad for p in model.parameters())
 
 
-def test_linear_probe_optimizer_has_only_the_head():
-    model = build_model("tiny-cnn", 10, image_size=16, weights=None)
+def test_linear_probe_optimizer_has_only_the_head(tiny_cnn):
+    model = tiny_cnn()
     optimizer = build_optimizer(model, Policy(transfer=LINEAR))
     assert [g["name"] for g in optimizer.param_groups] == ["head"]
     assert not any(p.requires_grad for p in model.backbone.parameters())
 
 
-def test_same_seed_same_result_and_report_each_epoch(digits):
+def test_same_seed_same_result_and_report_each_epoch(digits, tiny_cnn):
     policy = Policy(num_ops=2, magnitude=12, mixing=Mixing("cutmix", prob=0.5, alpha=1.0), transfer=FINETUNE)
     reports: list[tuple[int, float]] = []
     config = TrainConfig(epochs=3, batch_size=32, seed=3)
-    a = proxy_finetune(policy, tiny_factory(), digits.train, digits.val, config, report=lambda e, v: reports.append((e, v)))
-    b = proxy_finetune(policy, tiny_factory(), digits.train, digits.val, config)
+    a = proxy_finetune(policy, tiny_cnn, digits.train, digits.val, config, report=lambda e, v: reports.append((e, v)))
+    b = proxy_finetune(policy, tiny_cnn, digits.train, digits.val, config)
     assert a.val_history == b.val_history and a.train_loss == b.train_loss
     assert [e for e, _ in reports] == [1, 2, 3]
     assert [v for _, v in reports] == list(a.val_history)
@@ -113,7 +109,7 @@ def test_same_seed_same_result_and_report_each_epoch(digits):
     assert a.val_accuracy > 0.3, "three epochs on digits should beat chance (0.1) clearly"
 
 
-def test_report_may_raise_to_stop_early(digits):
+def test_report_may_raise_to_stop_early(digits, tiny_cnn):
     class Stop(Exception):
         pass
 
@@ -124,14 +120,14 @@ def test_report_may_raise_to_stop_early(digits):
         raise Stop
 
     with pytest.raises(Stop):
-        proxy_finetune(Policy(num_ops=0, magnitude=0), tiny_factory(), digits.train, digits.val,
+        proxy_finetune(Policy(num_ops=0, magnitude=0), tiny_cnn, digits.train, digits.val,
                        TrainConfig(epochs=3), report=report)
     assert calls == [1]
 
 
-def test_divergent_run_stops_with_a_clear_status(digits):
+def test_divergent_run_stops_with_a_clear_status(digits, tiny_cnn):
     def broken():
-        model = tiny_factory()()
+        model = tiny_cnn()
         with torch.no_grad():
             model.head.weight.fill_(float("inf"))
         return model
@@ -142,8 +138,8 @@ def test_divergent_run_stops_with_a_clear_status(digits):
     assert "nan" in result.reason and "epoch 1" in result.reason
 
 
-def test_evaluate_reports_accuracy_and_loss(digits):
-    model = build_model("tiny-cnn", 10, image_size=16, weights=None)
+def test_evaluate_reports_accuracy_and_loss(digits, tiny_cnn):
+    model = tiny_cnn()
     result = evaluate(model, digits.val, device="cpu")
     assert 0.0 <= result.accuracy <= 1.0
     assert math.isfinite(result.loss) and result.loss > 0
@@ -167,8 +163,8 @@ def test_bad_config_and_device():
 
 
 @pytest.mark.slow
-def test_pretrained_efficientnet_lite0_transfers_far_better_than_random():
-    splits = make_splits(load_source("fashion-mnist", image_size=32), train_size=400, val_size=400, seed=0)
+def test_pretrained_efficientnet_lite0_transfers_far_better_than_random(fashion32):
+    splits = make_splits(fashion32, train_size=400, val_size=400, seed=0)
     policy = Policy(num_ops=0, magnitude=0, transfer=Transfer("linear_probe", head_lr=0.01, backbone_lr=None))
     config = TrainConfig(epochs=1, batch_size=32, seed=0)
 
