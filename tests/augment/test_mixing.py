@@ -19,15 +19,19 @@ def test_cutmix_targets_match_pasted_area():
     images, labels = _labelled_batch()
     mixed, targets = BatchMix("cutmix", num_classes=8, prob=1.0, alpha=1.0, rng=0)(images, labels)
     assert torch.allclose(targets.sum(1), torch.ones(8))
+    pasted = 0
     for i in range(8):
         values = mixed[i, 0].flatten()
         own = (values == i).float().mean().item()
-        assert targets[i, i].item() == pytest.approx(own, abs=1e-6) or own == 1.0
+        # Also when nothing of another image was pasted (own == 1): the target is then one-hot.
+        assert targets[i, i].item() == pytest.approx(own, abs=1e-6)
         others = torch.unique(values[values != i])
         assert len(others) <= 1
         if len(others):
+            pasted += 1
             partner = int(others[0])
             assert targets[i, partner].item() == pytest.approx(1 - own, abs=1e-6)
+    assert pasted >= 4  # prob=1.0: most images get a patch (here 7 of 8; one drew itself as partner)
 
 
 def test_mixup_blends_images_and_labels_with_the_same_weight():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from policysearch.distill import Teaching, distillation_loss, teacher_probabilities
+from policysearch.distill import DEFAULT_TEMPERATURE, Teaching, distillation_loss, teacher_probabilities
 from policysearch.errors import TrainingError
 
 
@@ -42,7 +42,13 @@ def test_teacher_probabilities_feed_a_student_loss(tiny_teacher, images):
     soft = teacher_probabilities(tiny_teacher, images)
     student = torch.zeros(7, 3, requires_grad=True)
     distillation_loss(student, torch.log(soft), soft, alpha=0.5).backward()
-    assert student.grad is not None
+    # By hand, for uniform student rows (softmax = 1/3) and the batch mean over 7 rows:
+    # d/ds [a T^2 KL(p_T || softmax(s/T))] = a T (1/3 - p_T), d/ds [(1-a) CE] = (1-a) (1/3 - soft).
+    t = DEFAULT_TEMPERATURE
+    p_t = torch.softmax(torch.log(soft) / t, dim=1)
+    hand = (0.5 * t * (1 / 3 - p_t) + 0.5 * (1 / 3 - soft)) / 7
+    torch.testing.assert_close(student.grad, hand)
+    assert student.grad.abs().sum().item() > 1e-3
 
 
 def test_teacher_probabilities_rejects_bad_arguments(tiny_teacher, images):

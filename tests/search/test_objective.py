@@ -8,7 +8,7 @@ import torch
 
 from policysearch.search.objective import Objective
 from policysearch.search.space import SearchSpace, baseline_params
-from policysearch.training import TrainConfig
+from policysearch.training import TrainConfig, resolve_device
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_each_epoch_is_reported_and_attributes_stored(splits, tiny_cnn):
     assert trial.user_attrs["epochs_run"] == 4  # 2 seeds x 2 epochs
     assert len(trial.user_attrs["seed_accuracies"]) == 2
     assert trial.value == pytest.approx(sum(trial.user_attrs["seed_accuracies"]) / 2)
-    assert trial.user_attrs["device"] == "cpu" and trial.user_attrs["seconds"] > 0
+    assert trial.user_attrs["device"] == resolve_device("auto").type and trial.user_attrs["seconds"] > 0
 
 
 def test_a_diverged_run_is_pruned_with_its_reason(splits, tiny_cnn):

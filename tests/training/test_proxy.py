@@ -105,7 +105,7 @@ def test_same_seed_same_result_and_report_each_epoch(digits, tiny_cnn):
     assert a.val_history == b.val_history and a.train_loss == b.train_loss
     assert [e for e, _ in reports] == [1, 2, 3]
     assert [v for _, v in reports] == list(a.val_history)
-    assert a.status == "ok" and a.epochs_run == 3 and a.device == "cpu"
+    assert a.status == "ok" and a.epochs_run == 3 and a.device == resolve_device("auto").type  # config says auto
     assert a.val_accuracy > 0.3, "three epochs on digits should beat chance (0.1) clearly"
 
 
@@ -141,7 +141,13 @@ def test_divergent_run_stops_with_a_clear_status(digits, tiny_cnn):
 def test_evaluate_reports_accuracy_and_loss(digits, tiny_cnn):
     model = tiny_cnn()
     result = evaluate(model, digits.val, device="cpu")
-    assert 0.0 <= result.accuracy <= 1.0
+    # The same numbers by hand: one eval-mode pass over the whole split.
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(digits.val.images).permute(0, 3, 1, 2).float() / 255)
+    labels = torch.from_numpy(digits.val.labels)
+    assert result.accuracy == pytest.approx((logits.argmax(1) == labels).float().mean().item())
+    assert result.loss == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-5)
     assert math.isfinite(result.loss) and result.loss > 0
     # A model that always says "class 0" scores exactly the share of zeros.
     with torch.no_grad():
@@ -156,10 +162,15 @@ def test_bad_config_and_device():
         TrainConfig(epochs=0)
     with pytest.raises(TrainingError, match="device.*tpu"):
         TrainConfig(device="tpu")
-    if not torch.cuda.is_available():
+    if torch.cuda.is_available():
+        assert resolve_device("cuda") == torch.device("cuda")
+    else:
         with pytest.raises(TrainingError, match="cuda"):
             resolve_device("cuda")
-    assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    # auto prefers CUDA, then Apple MPS, then the CPU: what this machine has decides.
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    expected = "cuda" if torch.cuda.is_available() else "mps" if mps else "cpu"
+    assert resolve_device("auto") == torch.device(expected)
 
 
 @pytest.mark.slow
