@@ -35,6 +35,7 @@ __all__ = [
     "check_scalar_map",
     "check_str_map",
     "check_final_check",
+    "check_verdict",
     "Rule",
     "COUNT",
     "SEED",
@@ -200,6 +201,25 @@ def check_final_check(name: str, value: Any) -> dict[str, dict[str, Any]]:
             "values": [check_number(f"{where}.values", v) for v in values],
         }
     return out
+
+
+_VERDICT_KEYS = ("budget", "table", "best_baseline", "difference", "spread", "beats", "line")
+
+
+def check_verdict(name: str, value: Any) -> dict[str, Any]:
+    """A target-budget verdict: its budget, a per-policy table as :func:`check_final_check`, and the line."""
+    mapping = check_mapping(name, value, allowed=_VERDICT_KEYS, required=_VERDICT_KEYS)
+    if not isinstance(mapping["beats"], bool):
+        raise PolicyError(f"{name}.beats should be true or false, but got {show(mapping['beats'])}")
+    return {
+        "budget": check_scalar_map(f"{name}.budget", mapping["budget"]),
+        "table": check_final_check(f"{name}.table", mapping["table"]),
+        "best_baseline": check_str(f"{name}.best_baseline", mapping["best_baseline"]),
+        "difference": check_number(f"{name}.difference", mapping["difference"]),
+        "spread": check_number(f"{name}.spread", mapping["spread"], low=0.0),
+        "beats": mapping["beats"],
+        "line": check_str(f"{name}.line", mapping["line"]),
+    }
 
 
 class _AnyKey:

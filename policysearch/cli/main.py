@@ -31,6 +31,7 @@ from policysearch.cli.studies import (
     study_arguments,
 )
 from policysearch.cli.training import distill_arguments, run_training, train_arguments
+from policysearch.cli.verify import run_verify, verify_arguments
 
 __all__ = ["main", "main_entry", "COMMANDS"]
 
@@ -43,6 +44,8 @@ COMMANDS: dict[str, Command] = {
                      run_training),
     "distill": Command("train a student from teachers' outputs and the labels (resumable)", distill_arguments,
                        run_training),
+    "verify": Command("train a policy file and the baselines at a target budget; print the verdict",
+                      verify_arguments, run_verify),
     "preview": Command(
         "write a PNG grid of real images under random draws of a policy",
         preview_arguments,

@@ -23,15 +23,15 @@ RUN_FLAGS: dict[str, tuple[Any, str]] = {
     "image-size": (int, "working image size in pixels"),
     "train-size": (int, "proxy training images"),
     "val-size": (int, "proxy validation images"),
-    "test-size": (int, "held-out test images for the final check (default: all)"),
-    "epochs": (int, "proxy epochs per trial"),
+    "test-size": (int, "held-out test images for the verdict (default: all)"),
+    "epochs": (int, "proxy epochs per trial (default: the target's epochs)"),
     "batch-size": (int, "proxy batch size"),
     "trials": (int, "trials to run now (added to a resumed study)"),
     "timeout": (float, "stop starting trials after this many seconds"),
     "study": (str, "study name (default: DATASET-MODEL); the same name resumes"),
     "storage": (str, "Optuna storage URL (default sqlite:///studies/policysearch.db) or journal:PATH"),
     "seeds": (int, "proxy runs averaged per trial"),
-    "final-seeds": (int, "runs per policy in the final check"),
+    "final-seeds": (int, "runs per policy in the verdict (default 2)"),
     "sampler": (str, "tpe | random | grid"),
     "pruner": (str, "median | hyperband | none"),
     "device": (str, "auto | cpu | cuda | mps"),
@@ -41,6 +41,10 @@ RUN_FLAGS: dict[str, tuple[Any, str]] = {
     "heartbeat": (int, "seconds between trial heartbeats; 6 missed mark a trial failed (default 10)"),
     "teacher": (str, "a finished train run directory: search a student of it, temperature and alpha too"),
     "teacher-view": (str, "augmented | clean: what the teacher sees (default augmented)"),
+    "target-train-size": (int, "the training the policy is for: training images (default 2000)"),
+    "target-epochs": (int, "the training the policy is for: epochs (default 4)"),
+    "target-model": (str, "the training the policy is for: backbone (default: --model)"),
+    "target-image-size": (int, "the training the policy is for: image size (default: --image-size)"),
 }
 
 
@@ -49,7 +53,7 @@ def run_arguments(parser: argparse.ArgumentParser) -> None:
     for flag, (kind, text) in RUN_FLAGS.items():
         parser.add_argument(f"--{flag}", type=kind, help=text)
     parser.add_argument("--no-final", dest="final", action="store_const", const=False,
-                        help="skip the final check on the test split")
+                        help="skip the verdict (the target-budget check on the test split)")
 
 
 def run_run(args: argparse.Namespace) -> int:
@@ -68,5 +72,8 @@ def run_run(args: argparse.Namespace) -> int:
     print(f"best: trial #{outcome.best_trial}, val accuracy {outcome.best_value:.4f}")
     for name, value in outcome.baselines.items():
         print(f"  baseline {name}: {'-' if value is None else f'{value:.4f}'}")
-    print(f"policy written to {outcome.policy_path} ({outcome.seconds:.0f} s)")
+    if outcome.verdict is not None:
+        print(f"verdict: {outcome.verdict['line']}")
+    print(f"policy written to {outcome.policy_path} ({outcome.seconds:.0f} s; search {outcome.image_epochs} "
+          f"image-epochs)")
     return 0

@@ -9,10 +9,26 @@ Example:
 
 from __future__ import annotations
 
-from policysearch.distill.loss import (ALPHA, DEFAULT_ALPHA, DEFAULT_TEMPERATURE, TEMPERATURE, DistillationLoss,
-                                       distillation_loss, distillation_loss_from_probs, soften)
-from policysearch.distill.pseudo import (PSEUDO_MODES, PseudoLabels, agreement_with_truth, balance_classes, hard_vote,
-                                         pseudo_label, soft_vote, vote_pseudo_labels)
+from policysearch.distill.loss import (
+                                       ALPHA,
+                                       DEFAULT_ALPHA,
+                                       DEFAULT_TEMPERATURE,
+                                       TEMPERATURE,
+                                       DistillationLoss,
+                                       distillation_loss,
+                                       distillation_loss_from_probs,
+                                       soften,
+)
+from policysearch.distill.pseudo import (
+                                       PSEUDO_MODES,
+                                       PseudoLabels,
+                                       agreement_with_truth,
+                                       balance_classes,
+                                       hard_vote,
+                                       pseudo_label,
+                                       soft_vote,
+                                       vote_pseudo_labels,
+)
 from policysearch.distill.teaching import TEACHER_VIEWS, Teaching, at_model_size, teacher_logits, teacher_probabilities
 
 __all__ = ["DistillationLoss", "distillation_loss", "distillation_loss_from_probs", "soften", "DEFAULT_TEMPERATURE",

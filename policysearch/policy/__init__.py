@@ -9,18 +9,18 @@ Example:
 from __future__ import annotations
 
 from policysearch.policy.document import (
+    APPROACHES,
     AUGMENTATION_KINDS,
-                                          APPROACHES,
-                                          FORMAT,
-                                          INTERPOLATIONS,
-                                          MIXING_KINDS,
-                                          VERSION,
-                                          Distillation,
-                                          Mixing,
-                                          Policy,
-                                          Provenance,
-                                          Score,
-                                          Transfer,
+    FORMAT,
+    INTERPOLATIONS,
+    MIXING_KINDS,
+    VERSION,
+    Distillation,
+    Mixing,
+    Policy,
+    Provenance,
+    Score,
+    Transfer,
 )
 from policysearch.policy.loading import load_policy
 

@@ -28,8 +28,8 @@ from policysearch.augment.mixing import MIXING_KINDS, BatchMix
 from policysearch.augment.ops import OPS, TORCHVISION_OPS
 from policysearch.augment.randaugment import RandAugment
 from policysearch.augment.trivialaugment import TrivialAugmentWide
-from policysearch.policy import convert
 from policysearch.errors import PolicyError
+from policysearch.policy import convert
 
 __all__ = [
     "FORMAT",
@@ -123,6 +123,8 @@ class Score:
     baselines: Mapping[str, float | None] = field(default_factory=dict, hash=False)
     # Mean/spread on the held-out test split, per policy name (see export.py).
     final_check: Mapping[str, Mapping[str, Any]] | None = field(default=None, hash=False)
+    # The target-budget verdict: its budget, the per-policy table, the line (see search/verdict.py).
+    verdict: Mapping[str, Any] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         checks.check_str("score.metric", self.metric)
@@ -136,6 +138,8 @@ class Score:
                 "final_check",
                 checks.check_final_check("score.final_check", self.final_check),
             )
+        if self.verdict is not None:
+            object.__setattr__(self, "verdict", checks.check_verdict("score.verdict", self.verdict))
 
 
 @dataclass(frozen=True)

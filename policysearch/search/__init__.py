@@ -1,26 +1,35 @@
 """The search: configuration, the space (the only ``trial.suggest_*``), the objective, study storage,
-workers, the final check and export. The only layer that knows Optuna.
+workers, the target-budget verdict and export. The only layer that knows Optuna.
 
 Example:
     >>> from policysearch.search import load_config
     >>> load_config().trials
-    24
+    20
 """
 
 from __future__ import annotations
 
-from policysearch.search.config import PRUNERS, SAMPLERS, SEARCH_KEYS, RunConfig, load_config
+from policysearch.search.config import (
+    HEARTBEAT_INTERVAL,
+    PRUNERS,
+    RUN_FIELDS,
+    SAMPLERS,
+    SEARCH_KEYS,
+    RunConfig,
+    load_config,
+)
 from policysearch.search.export import (
     baseline_trials,
     baseline_values,
     best_trial,
     current_final_check,
+    current_verdict,
     default_path,
     export_study,
+    search_image_epochs,
     trial_policy,
 )
-from policysearch.search.final import FINAL_SEED_OFFSET, final_check, format_table
-from policysearch.search.inputs import load_splits, load_teaching, make_model_factory, train_config
+from policysearch.search.inputs import load_splits, load_teaching, make_model_factory, target_spec, train_config
 from policysearch.search.objective import Objective, teaching_for
 from policysearch.search.optimize import optimize
 from policysearch.search.progress import Progress
@@ -34,14 +43,73 @@ from policysearch.search.space import (
     baseline_params,
 )
 from policysearch.search.storage import (
-    HEARTBEAT_INTERVAL,
     load_existing_study,
     make_pruner,
     make_sampler,
     make_storage,
     open_study,
     redact,
+    settled_config,
+)
+from policysearch.search.verdict import (
+    STANDARD_BASELINES,
+    VERDICT_SEED_OFFSET,
+    TargetSpec,
+    format_table,
+    measure,
+    spec_for_policy,
+    verdict_line,
 )
 from policysearch.search.workers import run_workers, split_trials
 
-__all__ = ["RunConfig", "load_config", "SAMPLERS", "PRUNERS", "SEARCH_KEYS", "SearchSpace", "DEFAULT_HEAD_LR", "DEFAULT_BACKBONE_LR_RATIO", "baseline_params", "BASELINES", "Objective", "teaching_for", "redact", "make_storage", "open_study", "load_existing_study", "make_sampler", "make_pruner", "HEARTBEAT_INTERVAL", "load_splits", "make_model_factory", "load_teaching", "train_config", "Progress", "optimize", "run_workers", "split_trials", "best_trial", "trial_policy", "baseline_trials", "baseline_values", "current_final_check", "export_study", "default_path", "final_check", "format_table", "FINAL_SEED_OFFSET", "describe_study", "run_search", "SearchOutcome"]
+__all__ = [
+    "RunConfig",
+    "load_config",
+    "SAMPLERS",
+    "PRUNERS",
+    "SEARCH_KEYS",
+    "RUN_FIELDS",
+    "HEARTBEAT_INTERVAL",
+    "SearchSpace",
+    "DEFAULT_HEAD_LR",
+    "DEFAULT_BACKBONE_LR_RATIO",
+    "baseline_params",
+    "BASELINES",
+    "Objective",
+    "teaching_for",
+    "settled_config",
+    "redact",
+    "make_storage",
+    "open_study",
+    "load_existing_study",
+    "make_sampler",
+    "make_pruner",
+    "TargetSpec",
+    "STANDARD_BASELINES",
+    "VERDICT_SEED_OFFSET",
+    "measure",
+    "verdict_line",
+    "format_table",
+    "spec_for_policy",
+    "load_splits",
+    "make_model_factory",
+    "load_teaching",
+    "train_config",
+    "target_spec",
+    "Progress",
+    "optimize",
+    "run_workers",
+    "split_trials",
+    "best_trial",
+    "trial_policy",
+    "baseline_trials",
+    "baseline_values",
+    "current_final_check",
+    "current_verdict",
+    "search_image_epochs",
+    "export_study",
+    "default_path",
+    "describe_study",
+    "run_search",
+    "SearchOutcome",
+]

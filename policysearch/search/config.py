@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -40,19 +40,27 @@ SEARCH_KEYS = (
 # settings, so studies made before they existed still resume.
 DISTILL_KEYS = ("teacher", "teacher_view")
 DISTILL_SPACE_KEYS = ("temperature", "alpha")
+# Defaults of the version before the target budget, for the keys whose default changed since:
+# a study it made resumes with them unless the user sets the key.
+LEGACY_DEFAULTS = MappingProxyType({"epochs": 3, "space.kinds": ("randaugment",)})
+SETTINGS_FORMAT = 2  # stored with new studies' settings; absent: made by the earlier version
+TARGET_KEYS = ("train_size", "epochs", "model", "image_size")  # the [target] table
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats; 6 missed mark it failed
 
 # Field -> rule; the fields a training run has too are checked by the training layer's rules.
 RUN_FIELDS = MappingProxyType({
-    **{name: TRAINING_FIELDS[name] for name in ("epochs", "batch_size", "seed", "device")},
+    **{name: TRAINING_FIELDS[name] for name in ("batch_size", "seed", "device")},
+    "epochs": TRAINING_FIELDS["epochs"].or_none(),
     "image_size": IMAGE_SIZE,
+    "target_image_size": IMAGE_SIZE.or_none(),
     "test_size": COUNT.or_none(),
     "timeout": Rule("number", low=0.0, low_open=True, optional=True),
     "sampler": Rule("choice", choices=SAMPLERS),
     "pruner": Rule("choice", choices=PRUNERS),
     "teacher_view": Rule("choice", choices=TEACHER_VIEWS),
     "final": FLAG,
-    **{name: COUNT for name in ("train_size", "val_size", "seeds", "trials", "final_seeds", "jobs", "heartbeat")},
+    **{name: COUNT for name in ("train_size", "val_size", "seeds", "trials", "final_seeds", "jobs", "heartbeat",
+                                  "target_train_size", "target_epochs")},
 })
 
 
@@ -67,10 +75,10 @@ class RunConfig:
     train_size: int = 1000
     val_size: int = 500
     test_size: int | None = None  # None: the whole held-out test split
-    epochs: int = 3
+    epochs: int | None = None  # None: the target's epochs (the proxy trains in the target's regime)
     batch_size: int = 64
     seeds: int = 1
-    trials: int = 24
+    trials: int = 20
     timeout: float | None = None
     study: str | None = None
     storage: str | None = None
@@ -86,6 +94,14 @@ class RunConfig:
     teacher: str | None = None  # a finished run directory: the proxy trains students of it
     teacher_view: str = "augmented"
     space: SearchSpace = field(default_factory=SearchSpace)
+    # The target: the training the policy is for. The verdict trains there.
+    target_train_size: int = 2000
+    target_epochs: int = 4
+    target_model: str | None = None  # None: the search's model
+    target_image_size: int | None = None  # None: the search's image size
+    # Keys the user set (a TOML file or flags); a resumed study made by an earlier
+    # version keeps that version's defaults for the others (see with_legacy_defaults).
+    explicit: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         for name in ("dataset", "model", "output_dir"):
@@ -103,6 +119,9 @@ class RunConfig:
                 "study should be 1-100 letters, digits, '.', '_' or '-' (it names a folder), "
                 f"but got {show(self.study)}"
             )
+        if self.target_model is not None and (not isinstance(self.target_model, str) or not self.target_model):
+            raise ConfigError(f"target_model should be a model name, but got {show(self.target_model)}")
+        object.__setattr__(self, "explicit", tuple(self.explicit))
         if not isinstance(self.space, SearchSpace):
             raise ConfigError(f"space should be a table of ranges, but got {show(self.space)}")
 
@@ -119,15 +138,43 @@ class RunConfig:
         """``--storage``, or the one SQLite file every study shares (as the dashboard expects)."""
         return self.storage or f"sqlite:///{Path(self.output_dir) / 'policysearch.db'}"
 
+    @property
+    def proxy_epochs(self) -> int:
+        """Epochs of one proxy trial: ``epochs``, or by default the target's."""
+        return self.target_epochs if self.epochs is None else self.epochs
+
+    def legacy_settings(self) -> dict[str, Any]:
+        """:meth:`search_settings` as the earlier version stored them (no format, no kinds), to compare
+        with its studies; only RandAugment-only spaces have such a form."""
+        settings = self.search_settings()
+        del settings["format"]
+        settings["space"] = {k: v for k, v in settings["space"].items() if k != "kinds"}
+        return settings
+
+    def with_legacy_defaults(self) -> RunConfig:
+        """This config as the earlier version would have run it: its defaults for every key not set.
+
+        Example:
+            >>> RunConfig().with_legacy_defaults().proxy_epochs, RunConfig(explicit=("epochs",)).proxy_epochs
+            (3, 4)
+        """
+        config = self
+        if "epochs" not in self.explicit and self.epochs is None:
+            config = replace(config, epochs=LEGACY_DEFAULTS["epochs"])
+        if "space.kinds" not in self.explicit:
+            config = replace(config, space=replace(config.space, kinds=LEGACY_DEFAULTS["space.kinds"]))
+        return config
+
     def search_settings(self) -> dict[str, Any]:
         """What defines a trial's value; stored in the study and compared on resume."""
         data = self.to_dict()
+        data["epochs"] = self.proxy_epochs
         settings = {key: data[key] for key in SEARCH_KEYS}
         if self.teacher is None:
             for key in DISTILL_KEYS:
                 del settings[key]
             settings["space"] = {k: v for k, v in settings["space"].items() if k not in DISTILL_SPACE_KEYS}
-        return settings
+        return {**settings, "format": SETTINGS_FORMAT}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (the space as a table)."""
@@ -150,10 +197,25 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     """
     values: dict[str, Any] = {}
     if path is not None:
-        values.update(_read_toml(Path(path)))
+        values.update(_flatten_target(_read_toml(Path(path)), f" in {path}"))
         _build(values, f" in {path}")  # the file must be valid on its own, whatever flags override
     values.update({key: value for key, value in (overrides or {}).items() if value is not None})
-    return _build(values, "")
+    explicit = [key for key in values if key != "space"]
+    explicit += [f"space.{key}" for key in values.get("space") or {}]
+    return _build({**values, "explicit": tuple(explicit)}, "")
+
+
+def _flatten_target(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """A ``[target]`` table as the ``target_*`` keys."""
+    table = data.pop("target", None)
+    if table is None:
+        return data
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"target should be a table, but got {show(table)}{where}")
+    unknown = sorted(set(table) - set(TARGET_KEYS))
+    if unknown:
+        raise ConfigError(f"target has unknown keys {unknown}; known: {list(TARGET_KEYS)}{where}")
+    return {**data, **{f"target_{key}": value for key, value in table.items()}}
 
 
 def _build(values: dict[str, Any], where: str) -> RunConfig:
@@ -180,7 +242,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-    known = {f.name for f in fields(RunConfig)}
+    known = {f.name for f in fields(RunConfig) if f.name != "explicit" and not f.name.startswith("target_")}
+    known.add("target")
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"config file {str(path)!r} has unknown keys {unknown}; known: {sorted(known)}")

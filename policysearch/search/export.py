@@ -24,7 +24,8 @@ from policysearch.policy import Policy, Provenance, Score, load_policy
 from policysearch.search.space import BASELINES
 from policysearch.search.storage import redact
 
-__all__ = ["best_trial", "trial_policy", "baseline_trials", "baseline_values", "current_final_check",
+__all__ = ["best_trial", "trial_policy", "baseline_trials", "baseline_values", "current_final_check", "current_verdict",
+           "search_image_epochs",
            "export_study", "default_path"]
 
 BUDGET_KEYS = ("train_size", "val_size", "epochs", "batch_size", "seeds")
@@ -59,10 +60,13 @@ def baseline_trials(study: Any) -> dict[str, Any]:
 
 
 def baseline_values(study: Any) -> dict[str, float | None]:
-    """Validation accuracy of each baseline (None if it did not complete)."""
+    """Validation accuracy of each of the study's baselines (None until it completes).
 
+    A study has the baselines its version enqueued: older ones have no TrivialAugment baseline.
+    """
     done = baseline_trials(study)
-    return {name: (done[name].value if name in done else None) for name in BASELINES}
+    enqueued = {t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False)}
+    return {name: (done[name].value if name in done else None) for name in BASELINES if name in enqueued}
 
 
 def current_final_check(study: Any) -> dict[str, Any] | None:
@@ -73,6 +77,23 @@ def current_final_check(study: Any) -> dict[str, Any] | None:
     except StorageError:
         return None
     return table if table and study.user_attrs.get("final_check_trial") == current else None
+
+
+def current_verdict(study: Any) -> dict[str, Any] | None:
+    """The stored target-budget verdict, if it was made for the current best trial."""
+    verdict = study.user_attrs.get("verdict")
+    try:
+        current = best_trial(study).number
+    except StorageError:
+        return None
+    return verdict if verdict and study.user_attrs.get("verdict_trial") == current else None
+
+
+def search_image_epochs(study: Any) -> int:
+    """What the study's trials cost: training images times epochs run (every seed's), summed over trials."""
+    settings = study.user_attrs.get("settings", {})
+    per_epoch = int(settings.get("train_size", 0))
+    return sum(int(t.user_attrs.get("epochs_run", 0)) * per_epoch for t in study.get_trials(deepcopy=False))
 
 
 def _versions() -> dict[str, str]:
@@ -98,6 +119,7 @@ def best_policy(study: Any) -> Policy:
         value=float(trial.value),
         baselines=baseline_values(study),
         final_check=current_final_check(study),
+        verdict=current_verdict(study),
     )
     provenance = Provenance(
         study=study.study_name,

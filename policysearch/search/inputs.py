@@ -2,6 +2,7 @@
 
 Example:
     >>> from policysearch.search.config import RunConfig
+from policysearch.search.verdict import TargetSpec
     >>> train_config(RunConfig(epochs=2)).epochs
     2
 """
@@ -11,18 +12,19 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable
 
-from policysearch.data import load_source, make_splits
+from policysearch.data import Source, load_source, make_splits
 from policysearch.distill import Teaching, teacher_logits
 from policysearch.models import build_model
 from policysearch.search.config import RunConfig
+from policysearch.search.verdict import TargetSpec
 from policysearch.training import TrainConfig, check_teacher, load_teacher, resolve_device
 
-__all__ = ["load_splits", "make_model_factory", "load_teaching", "train_config"]
+__all__ = ["load_splits", "make_model_factory", "load_teaching", "train_config", "target_spec"]
 
 
-def load_splits(config: RunConfig) -> Any:
-    """The dataset, loaded once, and its fixed-seed train/val/test splits."""
-    source = load_source(config.dataset, image_size=config.image_size)
+def load_splits(config: RunConfig, source: Source | None = None) -> Any:
+    """The dataset (loaded here unless given), and its fixed-seed train/val/test splits."""
+    source = source or load_source(config.dataset, image_size=config.image_size)
     return make_splits(source, train_size=config.train_size, val_size=config.val_size,
                        test_size=config.test_size, seed=config.seed)
 
@@ -59,6 +61,14 @@ def load_teaching(config: RunConfig, splits: Any) -> Any:
 
 
 
+def target_spec(config: RunConfig) -> TargetSpec:
+    """The verdict's budget: the run's ``target_*`` settings, on the run's dataset and seeds."""
+    return TargetSpec(dataset=config.dataset, model=config.target_model or config.model, weights=config.weights,
+                      image_size=config.target_image_size or config.image_size, train_size=config.target_train_size,
+                      epochs=config.target_epochs, seeds=config.final_seeds, batch_size=config.batch_size,
+                      seed=config.seed, device=config.device, test_size=config.test_size)
+
+
 def train_config(config: RunConfig) -> TrainConfig:
     """The proxy budget of one trial (and of the final check), from the run's settings."""
-    return TrainConfig(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed, device=config.device)
+    return TrainConfig(epochs=config.proxy_epochs, batch_size=config.batch_size, seed=config.seed, device=config.device)

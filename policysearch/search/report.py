@@ -15,17 +15,15 @@ from typing import Any
 
 import optuna
 
-from policysearch.search.export import baseline_values, current_final_check
-from policysearch.search.final import format_table
+from policysearch.search.export import baseline_values, current_final_check, current_verdict, search_image_epochs
 from policysearch.search.storage import redact
+from policysearch.search.verdict import format_table
 
 __all__ = ["describe_study"]
 
 
 def describe_study(study: Any) -> str:
-    """Trial counts by state, the best value and parameters, baselines, final check."""
-
-
+    """Trial counts by state, the best value and parameters, baselines, the verdict."""
     trials = study.get_trials(deepcopy=False)
     counts = Counter(t.state.name.lower() for t in trials)
     states = ", ".join(f"{s} {counts.get(s, 0)}" for s in ("complete", "pruned", "fail", "running", "waiting"))
@@ -43,13 +41,23 @@ def describe_study(study: Any) -> str:
         lines.append("best: no completed trial yet")
     for name, value in baseline_values(study).items():
         lines.append(f"baseline {name}: {'not measured yet' if value is None else f'{value:.4f}'}")
-    table = current_final_check(study)
-    if table:
-        lines.append("final check on the held-out test split:")
-        lines.extend("  " + line for line in format_table(table).splitlines())
-    else:
-        lines.append("final check: not run for the current best trial")
+    lines.append(f"search cost: {search_image_epochs(study)} image-epochs")
+    lines.extend(_verdict_lines(study))
     return "\n".join(lines)
+
+
+def _verdict_lines(study: Any) -> list[str]:
+    verdict = current_verdict(study)
+    if verdict:
+        budget = verdict["budget"]
+        return [f"verdict at the target ({budget['train_size']} images x {budget['epochs']} epochs), "
+                f"held-out test split:", *("  " + line for line in format_table(verdict["table"]).splitlines()),
+                f"  {verdict['line']}"]
+    table = current_final_check(study)  # studies checked by an earlier version, at the proxy budget
+    if table:
+        return ["final check at the proxy budget, held-out test split:",
+                *("  " + line for line in format_table(table).splitlines())]
+    return ["verdict: not run for the current best trial"]
 
 
 def _fmt(value: Any) -> str:

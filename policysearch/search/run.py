@@ -21,13 +21,15 @@ from typing import Any, TextIO
 
 import optuna
 
+from policysearch.data import load_source
 from policysearch.search.config import RunConfig
-from policysearch.search.export import baseline_values, best_trial, export_study
-from policysearch.search.final import final_check, format_table
-from policysearch.search.inputs import load_splits, load_teaching, make_model_factory, train_config
+from policysearch.search.export import baseline_values, best_trial, export_study, search_image_epochs, trial_policy
+from policysearch.search.inputs import load_splits, load_teaching, make_model_factory, target_spec
+from policysearch.search.objective import teaching_for
 from policysearch.search.optimize import optimize
 from policysearch.search.progress import Progress
-from policysearch.search.storage import open_study
+from policysearch.search.storage import open_study, settled_config
+from policysearch.search.verdict import format_table, measure
 from policysearch.search.workers import run_workers
 
 __all__ = ["run_search", "SearchOutcome"]
@@ -41,9 +43,10 @@ class SearchOutcome:
     best_value: float
     best_trial: int
     baselines: dict[str, float | None]
-    final_check: dict[str, dict[str, Any]] | None
+    verdict: dict[str, Any] | None  # the target-budget table and verdict line (None with --no-final)
     policy_path: Path
     seconds: float
+    image_epochs: int  # what the search's trials cost, in training images seen (pruned trials count their part)
 
 
 def run_search(config: RunConfig, stream: TextIO | None = None) -> SearchOutcome:
@@ -58,28 +61,42 @@ def run_search(config: RunConfig, stream: TextIO | None = None) -> SearchOutcome
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what failed
     # Data and model first: a bad dataset or backbone fails before the study
     # is created or touched.
-    splits = load_splits(config)
+    source = load_source(config.dataset, image_size=config.image_size)
+    splits = load_splits(config, source)
     factory = make_model_factory(config, splits.num_classes)
     teaching = load_teaching(config, splits)
     study = open_study(config)
+    config = settled_config(config, study)
     finished = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
     print(f"study {study.study_name!r}: {finished} trials finished so far; running {config.trials} more "
           f"({config.dataset}, {config.model}, {config.train_size}/{config.val_size} train/val images, "
-          f"{config.epochs} epochs{f', {config.jobs} workers' if config.jobs > 1 else ''})",
+          f"{config.proxy_epochs} epochs{f', {config.jobs} workers' if config.jobs > 1 else ''})",
           file=stream, flush=True)
     if config.jobs > 1:
         run_workers(config, stream)
     else:
         optimize(study, config, splits, factory, Progress(config.trials, config.timeout, stream), config.trials,
                  teaching)
-    table = None
-    if config.final:
-        table = final_check(study, splits, factory, train_config(config), seeds=config.final_seeds,
-                            progress=lambda m: print(f"      {m}", file=stream, flush=True), teaching=teaching)
-        print(format_table(table), file=stream, flush=True)
+    verdict = _verdict(study, config, source, factory, teaching, stream) if config.final else None
     path = export_study(study, output_dir=config.output_dir)
     trial = best_trial(study)
     return SearchOutcome(study.study_name, float(trial.value), trial.number, baseline_values(study),
-                         table, path, time.perf_counter() - start)
+                         verdict, path, time.perf_counter() - start, search_image_epochs(study))
+
+
+def _verdict(study: Any, config: RunConfig, source: Any, factory: Any, teaching: Any, stream: TextIO) -> dict:
+    """The best policy and the baselines trained at the target budget; stored in the study."""
+    spec = target_spec(config)
+    same_data = spec.image_size == config.image_size
+    result = measure({"best": trial_policy(best_trial(study))}, spec, source=source if same_data else None,
+                     factory=factory if same_data and spec.model == config.model else None,
+                     progress=lambda m: print(f"      {m}", file=stream, flush=True),
+                     teaching_for=(lambda p: teaching_for(teaching, p)) if teaching is not None else None)
+    study.set_user_attr("verdict", result)
+    study.set_user_attr("verdict_trial", best_trial(study).number)
+    print(format_table(result["table"]), file=stream, flush=True)
+    print(f"verdict at the target ({spec.train_size} images x {spec.epochs} epochs, {spec.seeds} seeds): "
+          f"{result['line']}", file=stream, flush=True)
+    return result
 
 

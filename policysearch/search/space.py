@@ -1,10 +1,11 @@
 """The search space: the only code that calls ``trial.suggest_*``.
 
 Parameter names are stored forever in studies, so they never change:
-``num_ops``, ``magnitude``, ``approach``, ``head_lr``, ``backbone_lr_ratio``
-(fine-tune only; backbone LR = head LR x ratio), when enabled
-``cutmix_prob``, and in a distillation study (a search with a teacher)
-``temperature`` and ``alpha``.
+``augmentation`` (``randaugment`` or ``trivialaugment``, when the space has
+both kinds), ``num_ops`` and ``magnitude`` (RandAugment only), ``approach``,
+``head_lr``, ``backbone_lr_ratio`` (fine-tune only; backbone LR = head LR x
+ratio), when enabled ``cutmix_prob``, and in a distillation study (a search
+with a teacher) ``temperature`` and ``alpha``.
 
 Example:
     >>> import optuna
@@ -23,21 +24,27 @@ from typing import Any, Mapping
 from policysearch._checks import check_choice, check_int, check_number
 from policysearch.augment.ops import TORCHVISION_OPS
 from policysearch.errors import ConfigError
-from policysearch.policy import APPROACHES, Distillation, Mixing, Policy, Transfer
+from policysearch.policy import APPROACHES, AUGMENTATION_KINDS, Distillation, Mixing, Policy, Transfer
 
 __all__ = ["SearchSpace", "DEFAULT_HEAD_LR", "DEFAULT_BACKBONE_LR_RATIO", "baseline_params", "BASELINES"]
 
 DEFAULT_HEAD_LR = 1e-3
 DEFAULT_BACKBONE_LR_RATIO = 0.1
-# Measured under the same proxy in every study: no augmentation, and
-# torchvision's default RandAugment, both with the default learning rates.
-BASELINES: Mapping[str, tuple[int, int]] = {"no_augmentation": (0, 0), "randaugment_n2_m9": (2, 9)}
+# Measured under the same proxy in every study: no augmentation, torchvision's
+# default RandAugment and TrivialAugmentWide (where the space has it), all with
+# the default learning rates. Name -> (kind, N, M).
+BASELINES: Mapping[str, tuple[str, int, int]] = {
+    "no_augmentation": ("randaugment", 0, 0),
+    "randaugment_n2_m9": ("randaugment", 2, 9),
+    "trivialaugment_wide": ("trivialaugment", 0, 0),
+}
 
 
 @dataclass(frozen=True)
 class SearchSpace:
     """Ranges searched for each parameter (inclusive); all configurable."""
 
+    kinds: tuple[str, ...] = AUGMENTATION_KINDS
     num_ops: tuple[int, int] = (0, 4)
     magnitude: tuple[int, int] = (0, 30)
     approaches: tuple[str, ...] = APPROACHES
@@ -50,7 +57,7 @@ class SearchSpace:
     alpha: tuple[float, float] = (0.0, 1.0)
 
     def __post_init__(self) -> None:
-        for name in ("num_ops", "magnitude", "head_lr", "backbone_lr_ratio", "approaches", "ops", "temperature",
+        for name in ("kinds", "num_ops", "magnitude", "head_lr", "backbone_lr_ratio", "approaches", "ops", "temperature",
                      "alpha"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         _check_range("space.num_ops", self.num_ops, low=0, integer=True)
@@ -59,6 +66,10 @@ class SearchSpace:
         _check_range("space.backbone_lr_ratio", self.backbone_lr_ratio, low=0.0)
         _check_range("space.temperature", self.temperature, low=0.0)
         _check_range("space.alpha", self.alpha, low=0.0, high=1.0, open_low=False)
+        if not self.kinds:
+            raise ConfigError("space.kinds should name at least one augmentation kind, but got []")
+        for kind in self.kinds:
+            check_choice("space.kinds", kind, AUGMENTATION_KINDS, error=ConfigError)
         if not self.approaches:
             raise ConfigError("space.approaches should name at least one approach, but got []")
         for approach in self.approaches:
@@ -71,8 +82,11 @@ class SearchSpace:
     def suggest(self, trial: Any, *, distill: bool = False) -> Policy:
         """Sample a :class:`Policy` from an Optuna trial (or ``FixedTrial``);
         with ``distill`` also the distillation temperature and alpha."""
-        num_ops = trial.suggest_int("num_ops", *self.num_ops)
-        magnitude = trial.suggest_int("magnitude", *self.magnitude)
+        kind = trial.suggest_categorical("augmentation", list(self.kinds)) if len(self.kinds) > 1 else self.kinds[0]
+        num_ops = magnitude = 0
+        if kind == "randaugment":
+            num_ops = trial.suggest_int("num_ops", *self.num_ops)
+            magnitude = trial.suggest_int("magnitude", *self.magnitude)
         approach = trial.suggest_categorical("approach", list(self.approaches))
         head_lr = trial.suggest_float("head_lr", *self.head_lr, log=True)
         if approach == "finetune":
@@ -88,7 +102,7 @@ class SearchSpace:
         if distill:
             temperature = trial.suggest_float("temperature", *self.temperature, log=True)
             distillation = Distillation(temperature, trial.suggest_float("alpha", *self.alpha))
-        return Policy(num_ops=num_ops, magnitude=magnitude, ops=self.ops, mixing=mixing, transfer=transfer,
+        return Policy(kind=kind, num_ops=num_ops, magnitude=magnitude, ops=self.ops, mixing=mixing, transfer=transfer,
                       distillation=distillation)
 
     def default_transfer_params(self, *, distill: bool = False) -> dict[str, Any]:
@@ -112,7 +126,8 @@ class SearchSpace:
         magnitudes = list(range(low, high + 1, magnitude_step))
         if magnitudes[-1] != high:
             magnitudes.append(high)
-        grid = {"num_ops": list(range(self.num_ops[0], self.num_ops[1] + 1)), "magnitude": magnitudes}
+        grid: dict[str, list[Any]] = {"augmentation": ["randaugment"]} if len(self.kinds) > 1 else {}
+        grid.update({"num_ops": list(range(self.num_ops[0], self.num_ops[1] + 1)), "magnitude": magnitudes})
         grid.update({key: [value] for key, value in self.default_transfer_params(distill=distill).items()})
         return grid
 
@@ -132,10 +147,14 @@ class SearchSpace:
 def baseline_params(space: SearchSpace, *, distill: bool = False) -> dict[str, dict[str, Any]]:
     """Trial parameters of each baseline, keyed by the baseline's name."""
     out = {}
-    for name, (num_ops, magnitude) in BASELINES.items():
-        num_ops = min(max(num_ops, space.num_ops[0]), space.num_ops[1])
-        magnitude = min(max(magnitude, space.magnitude[0]), space.magnitude[1])
-        out[name] = {"num_ops": num_ops, "magnitude": magnitude, **space.default_transfer_params(distill=distill)}
+    for name, (kind, num_ops, magnitude) in BASELINES.items():
+        if kind not in space.kinds:
+            continue  # a space without TrivialAugment (older studies) has no TrivialAugment baseline
+        params: dict[str, Any] = {"augmentation": kind} if len(space.kinds) > 1 else {}
+        if kind == "randaugment":
+            params["num_ops"] = min(max(num_ops, space.num_ops[0]), space.num_ops[1])
+            params["magnitude"] = min(max(magnitude, space.magnitude[0]), space.magnitude[1])
+        out[name] = {**params, **space.default_transfer_params(distill=distill)}
     return out
 
 

@@ -32,6 +32,7 @@ from policysearch.search.config import HEARTBEAT_INTERVAL, RunConfig
 from policysearch.search.space import baseline_params
 
 __all__ = [
+    "settled_config",
     "redact",
     "make_storage",
     "open_study",
@@ -140,7 +141,7 @@ def make_pruner(config: RunConfig) -> Any:
     if config.pruner == "none":
         return optuna.pruners.NopPruner()
     if config.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=config.epochs)
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=config.proxy_epochs)
     return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
 
 
@@ -162,13 +163,24 @@ def open_study(config: RunConfig) -> Any:
     stored = None if created else _wait_for_settings(study)
     if stored is None:
         _initialise(study, config, settings)
-    elif stored != settings:
-        key = next(k for k in settings if stored.get(k) != settings[k])
+        return study
+    settled = settled_config(config, study)
+    settings = settled.search_settings() if "format" in stored else settled.legacy_settings()
+    settings = json.loads(json.dumps(settings))
+    if stored != settings:
+        key = next(k for k in sorted(set(settings) | set(stored)) if stored.get(k) != settings.get(k))
         raise StorageError(
             f"study {name!r} was run with {key}={json.dumps(stored.get(key))}, but this run has "
-            f"{key}={json.dumps(settings[key])}; use another --study name or the same settings"
+            f"{key}={json.dumps(settings.get(key))}; use another --study name or the same settings"
         )
     return study
+
+
+def settled_config(config: RunConfig, study: Any) -> RunConfig:
+    """``config`` as the study runs it: a study made by the version before the target budget
+    (its settings carry no format) keeps that version's defaults for the keys the user did not set."""
+    stored = study.user_attrs.get("settings") or {}
+    return config if "format" in stored else config.with_legacy_defaults()
 
 
 def _create_or_load(storage: Any, name: str, config: RunConfig) -> tuple[Any, bool]:
