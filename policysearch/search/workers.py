@@ -26,7 +26,7 @@ from policysearch.search.config import RunConfig
 from policysearch.search.inputs import load_splits, load_teaching, make_model_factory
 from policysearch.search.optimize import optimize
 from policysearch.search.progress import Progress
-from policysearch.search.storage import open_study
+from policysearch.search.storage import open_study, settled_config
 
 __all__ = ["run_workers", "split_trials"]
 
@@ -75,6 +75,7 @@ def _worker(config_data: dict[str, Any], index: int, trials: int, threads: int) 
     try:
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what failed
         study = open_study(config)
+        config = settled_config(config, study)
         splits = load_splits(config)
         factory = make_model_factory(config, splits.num_classes)
         optimize(study, config, splits, factory, Progress(trials, config.timeout, sys.stderr, f"w{index} "), trials,
