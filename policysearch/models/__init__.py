@@ -19,6 +19,7 @@ from policysearch.models.backbones import (
                                            available_models,
                                            build_model,
 )
+from policysearch.models.factory import model_factory
 
-__all__ = ["TransferModel", "available_models", "build_model", "BACKBONES", "LITE_MEAN", "LITE_STD", "IMAGENET_MEAN",
+__all__ = ["model_factory", "TransferModel", "available_models", "build_model", "BACKBONES", "LITE_MEAN", "LITE_STD", "IMAGENET_MEAN",
            "IMAGENET_STD", "DEFAULT_WEIGHTS"]

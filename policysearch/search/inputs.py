@@ -2,19 +2,17 @@
 
 Example:
     >>> from policysearch.search.config import RunConfig
-from policysearch.search.verdict import TargetSpec
     >>> train_config(RunConfig(epochs=2)).epochs
     2
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Callable
 
 from policysearch.data import Source, load_source, make_splits
 from policysearch.distill import Teaching, teacher_logits
-from policysearch.models import build_model
+from policysearch.models import model_factory
 from policysearch.search.config import RunConfig
 from policysearch.search.verdict import TargetSpec
 from policysearch.training import TrainConfig, check_teacher, load_teacher, resolve_device
@@ -30,19 +28,9 @@ def load_splits(config: RunConfig, source: Source | None = None) -> Any:
 
 
 def make_model_factory(config: RunConfig, num_classes: int) -> Callable[[], Any]:
-    """Build the backbone once; each call returns a copy with a freshly drawn head.
-
-    Copying beats reloading the weights every trial; the head is re-initialised
-    from torch's (seeded) generator, so seeds still vary it.
-    """
-    pristine = build_model(config.model, num_classes, image_size=config.image_size, weights=config.weights)
-
-    def factory() -> Any:
-        model = copy.deepcopy(pristine)
-        model.head.reset_parameters()
-        return model
-
-    return factory
+    """The run's backbone, built once; each call returns a copy with a freshly drawn head."""
+    return model_factory(config.model, num_classes, image_size=config.image_size, weights=config.weights,
+                         seed=config.seed)
 
 
 def load_teaching(config: RunConfig, splits: Any) -> Any:

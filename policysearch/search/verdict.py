@@ -20,16 +20,15 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import math
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Mapping
 
 from policysearch._checks import COUNT, check_fields
 from policysearch.data import IMAGE_SIZE, Source, load_source, stratified_indices
 from policysearch.errors import ConfigError
-from policysearch.models import build_model
+from policysearch.models import model_factory
 from policysearch.policy import Policy
 from policysearch.training import TRAINING_FIELDS, TrainConfig, start_session
 
@@ -92,8 +91,16 @@ def measure(policies: Mapping[str, Policy], spec: TargetSpec, *, source: Source 
     compares the first of ``policies`` with the best baseline.
     """
     source = source or load_source(spec.dataset, image_size=spec.image_size)
-    factory = factory or _factory(spec, source.num_classes)
-    train = source.train.take(stratified_indices(source.train.labels, [spec.train_size], seed=spec.seed)[0])
+    factory = factory or model_factory(spec.model, source.num_classes, image_size=spec.image_size,
+                                       weights=spec.weights, seed=spec.seed)
+    # A pool smaller than the target (a default target on a small dataset) trains on all of it;
+    # the budget stored says how many images the verdict really used.
+    size = min(spec.train_size, len(source.train))
+    if size < spec.train_size and progress is not None:
+        progress(f"verdict: the training pool has {size} images, fewer than the target's {spec.train_size}: "
+                 f"training on all of them")
+    spec = replace(spec, train_size=size)
+    train = source.train.take(stratified_indices(source.train.labels, [size], seed=spec.seed)[0])
     test = source.test
     if spec.test_size is not None:
         test = test.take(stratified_indices(test.labels, [spec.test_size], seed=spec.seed)[0])
@@ -120,17 +127,6 @@ def measure(policies: Mapping[str, Policy], spec: TargetSpec, *, source: Source 
 def _same_recipe(a: Policy, b: Policy) -> bool:
     return {k: v for k, v in a.to_json().items() if k not in ("score", "provenance")} == \
         {k: v for k, v in b.to_json().items() if k not in ("score", "provenance")}
-
-
-def _factory(spec: TargetSpec, num_classes: int) -> Callable[[], Any]:
-    pristine = build_model(spec.model, num_classes, image_size=spec.image_size, weights=spec.weights)
-
-    def factory() -> Any:
-        model = copy.deepcopy(pristine)
-        model.head.reset_parameters()
-        return model
-
-    return factory
 
 
 def _train_and_test(policy: Policy, factory: Callable[[], Any], train: Any, test: Any, spec: TargetSpec, seed: int,

@@ -107,7 +107,7 @@ def _check_parallel_study(storage, study, trials):
     assert all(t.state in FINISHED for t in all_trials), [(t.number, t.state.name, t.user_attrs.get("failure"))
                                                           for t in all_trials]
     baselines = sorted(t.user_attrs["baseline"] for t in all_trials if t.user_attrs.get("baseline"))
-    assert baselines == ["no_augmentation", "randaugment_n2_m9"]
+    assert baselines == ["no_augmentation", "randaugment_n2_m9", "trivialaugment_wide"]
 
 
 def test_four_workers_on_one_sqlite_study(tmp_path):

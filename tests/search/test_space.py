@@ -11,7 +11,8 @@ from policysearch.search.space import BASELINES, SearchSpace, baseline_params
 
 def test_finetune_trial_builds_the_split_learning_rates():
     trial = optuna.trial.FixedTrial(
-        {"num_ops": 3, "magnitude": 17, "approach": "finetune", "head_lr": 0.002, "backbone_lr_ratio": 0.05}
+        {"augmentation": "randaugment", "num_ops": 3, "magnitude": 17, "approach": "finetune", "head_lr": 0.002,
+         "backbone_lr_ratio": 0.05}
     )
     policy = SearchSpace().suggest(trial)
     assert (policy.num_ops, policy.magnitude) == (3, 17)
@@ -22,14 +23,16 @@ def test_finetune_trial_builds_the_split_learning_rates():
 
 
 def test_linear_probe_trial_has_no_backbone_rate_and_asks_no_ratio():
-    trial = optuna.trial.FixedTrial({"num_ops": 0, "magnitude": 0, "approach": "linear_probe", "head_lr": 0.01})
+    trial = optuna.trial.FixedTrial({"augmentation": "randaugment", "num_ops": 0, "magnitude": 0,
+                                     "approach": "linear_probe", "head_lr": 0.01})
     policy = SearchSpace().suggest(trial)
     assert policy.transfer.backbone_lr is None
     # FixedTrial raises if a parameter it was not given is suggested: none was.
 
 
 def test_cutmix_probability_is_searched_only_when_enabled():
-    params = {"num_ops": 1, "magnitude": 5, "approach": "linear_probe", "head_lr": 0.01, "cutmix_prob": 0.3}
+    params = {"augmentation": "randaugment", "num_ops": 1, "magnitude": 5, "approach": "linear_probe",
+              "head_lr": 0.01, "cutmix_prob": 0.3}
     policy = SearchSpace(cutmix=True).suggest(optuna.trial.FixedTrial(params))
     assert policy.mixing.kind == "cutmix" and policy.mixing.prob == 0.3
     assert SearchSpace(cutmix=False).suggest(optuna.trial.FixedTrial(params)).mixing is None
@@ -40,14 +43,22 @@ def test_parameters_are_named_as_the_contract_says():
     space = SearchSpace(cutmix=True)
     study.optimize(lambda t: float(space.suggest(t).num_ops), n_trials=20)
     names = set().union(*(t.params for t in study.trials))
-    assert names == {"num_ops", "magnitude", "approach", "head_lr", "backbone_lr_ratio", "cutmix_prob"}
+    assert names == {"augmentation", "num_ops", "magnitude", "approach", "head_lr", "backbone_lr_ratio",
+                     "cutmix_prob"}
+    # A RandAugment-only space (every study made before TrivialAugment) asks no kind.
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    only = SearchSpace(kinds=("randaugment",))
+    study.optimize(lambda t: float(only.suggest(t).num_ops), n_trials=10)
+    assert "augmentation" not in set().union(*(t.params for t in study.trials))
 
 
-def test_baselines_are_no_augmentation_and_torchvision_default():
+def test_baselines_are_no_augmentation_torchvision_default_and_trivialaugment():
     params = baseline_params(SearchSpace())
     assert set(params) == set(BASELINES)
     assert (params["no_augmentation"]["num_ops"], params["randaugment_n2_m9"]["num_ops"]) == (0, 2)
     assert params["randaugment_n2_m9"]["magnitude"] == 9
+    assert params["trivialaugment_wide"]["augmentation"] == "trivialaugment"
+    assert SearchSpace().suggest(optuna.trial.FixedTrial(params["trivialaugment_wide"])).kind == "trivialaugment"
     for p in params.values():
         policy = SearchSpace().suggest(optuna.trial.FixedTrial(p))
         assert policy.transfer.head_lr == 1e-3 and policy.transfer.backbone_lr == pytest.approx(1e-4)
@@ -58,6 +69,7 @@ def test_grid_is_every_n_by_every_third_m_at_default_rates():
     assert grid["num_ops"] == [1, 2, 3]
     assert grid["magnitude"] == list(range(0, 31, 3))
     assert grid["approach"] == ["finetune"] and grid["head_lr"] == [1e-3]
+    assert grid["augmentation"] == ["randaugment"]  # the RandAugment paper's grid
 
 
 @pytest.mark.parametrize("kwargs,pattern", [
