@@ -11,7 +11,7 @@ Example:
     >>> study = optuna.create_study(direction="maximize")
     >>> objective = Objective(SearchSpace(), tiny_splits(), tiny_factory(), TrainConfig(epochs=1, device="cpu"))
     >>> study.optimize(objective, n_trials=2)
-    >>> {"num_ops", "magnitude", "approach"} <= set(study.trials[0].params), "policy" in study.trials[0].user_attrs
+    >>> {"augmentation", "approach", "head_lr"} <= set(study.trials[0].params), "policy" in study.trials[0].user_attrs
     (True, True)
 """
 

@@ -1,14 +1,14 @@
 """One ``policysearch run``: open the study, load data once, optimize, check, export.
 
 Data flows one way: storage (open or resume the study) -> data (loaded once)
--> ``study.optimize(Objective)`` -> final check on the test split -> export.
+-> ``study.optimize(Objective)`` -> the verdict at the target budget on the test split -> export.
 
 Example:
     >>> import io
     >>> from dataclasses import replace
     >>> outcome = run_search(replace(tiny_config(), study="doctest-run", trials=2, final=False), io.StringIO())
     >>> outcome.policy_path.parts[-2:], sorted(outcome.baselines)
-    (('doctest-run', 'best_policy.json'), ['no_augmentation', 'randaugment_n2_m9'])
+    (('doctest-run', 'best_policy.json'), ['no_augmentation', 'randaugment_n2_m9', 'trivialaugment_wide'])
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ with a teacher) ``temperature`` and ``alpha``.
 Example:
     >>> import optuna
     >>> from policysearch.search.space import SearchSpace
-    >>> trial = optuna.trial.FixedTrial({"num_ops": 2, "magnitude": 9, "approach": "linear_probe",
-    ...                                  "head_lr": 0.01})
+    >>> trial = optuna.trial.FixedTrial({"augmentation": "randaugment", "num_ops": 2, "magnitude": 9,
+    ...                                  "approach": "linear_probe", "head_lr": 0.01})
     >>> SearchSpace().suggest(trial).transfer.approach
     'linear_probe'
 """

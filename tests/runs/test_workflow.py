@@ -199,7 +199,7 @@ def test_a_study_with_a_teacher_searches_temperature_and_alpha(tmp_path, policy_
     trials = study.get_trials()
     assert len(trials) == 4 and all({"temperature", "alpha"} <= t.params.keys() for t in trials)
     baselines = [t for t in trials if t.user_attrs.get("baseline")]
-    assert len(baselines) == 2 and all((t.params["temperature"], t.params["alpha"]) == (4.0, 0.9)
+    assert len(baselines) == 3 and all((t.params["temperature"], t.params["alpha"]) == (4.0, 0.9)
                                        for t in baselines)
     assert study.user_attrs["settings"]["teacher"] == str(digits_teacher)
     exported = load_policy(tmp_path / "kd" / "best_policy.json")

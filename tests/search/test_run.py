@@ -17,7 +17,8 @@ def _run_args(tmp_path, trials, *extra):
     return [
         "run", "--dataset", "digits", "--model", "tiny-cnn", "--weights", "none", "--image-size", "16",
         "--train-size", "200", "--val-size", "100", "--epochs", "2", "--batch-size", "32",
-        "--trials", str(trials), "--final-seeds", "1", "--study", "e2e",
+        "--trials", str(trials), "--final-seeds", "1", "--study", "e2e", "--target-train-size", "300",
+        "--target-epochs", "1",
         "--storage", f"sqlite:///{tmp_path}/e2e.db", "--output-dir", str(tmp_path / "out"), *extra,
     ]
 
@@ -43,7 +44,9 @@ def test_trials_hold_intermediate_values_and_user_attributes(searched):
         assert set(trial.intermediate_values) <= {1, 2}
         for key in ("policy", "seconds", "epochs_run", "device", "seed_accuracies"):
             assert key in trial.user_attrs, (trial.number, key)
-        assert load_policy(trial.user_attrs["policy"]).num_ops == trial.params["num_ops"]
+        policy = load_policy(trial.user_attrs["policy"])
+        assert policy.kind == trial.params["augmentation"]
+        assert policy.kind == "trivialaugment" or policy.num_ops == trial.params["num_ops"]
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) >= 2  # the median pruner never stops its first trials (the two baselines among them)
     for trial in complete:
@@ -54,8 +57,9 @@ def test_trials_hold_intermediate_values_and_user_attributes(searched):
 def test_baselines_were_enqueued_once_and_ran_first(searched):
     trials = _study(searched).get_trials()
     baselines = {t.number: t.user_attrs.get("baseline") for t in trials if t.user_attrs.get("baseline")}
-    assert baselines == {0: "no_augmentation", 1: "randaugment_n2_m9"}
+    assert baselines == {0: "no_augmentation", 1: "randaugment_n2_m9", 2: "trivialaugment_wide"}
     assert (trials[0].params["num_ops"], trials[1].params["num_ops"], trials[1].params["magnitude"]) == (0, 2, 9)
+    assert trials[2].params["augmentation"] == "trivialaugment" and "num_ops" not in trials[2].params
 
 
 def test_exported_json_reads_back_with_score_and_provenance(searched):
@@ -63,8 +67,11 @@ def test_exported_json_reads_back_with_score_and_provenance(searched):
     policy = load_policy(path)
     study = _study(searched)
     assert policy.score.value == pytest.approx(study.best_value)
-    assert set(policy.score.baselines) == {"no_augmentation", "randaugment_n2_m9"}
-    assert set(policy.score.final_check) == {"best", "no_augmentation", "randaugment_n2_m9"}
+    assert set(policy.score.baselines) == {"no_augmentation", "randaugment_n2_m9", "trivialaugment_wide"}
+    # the verdict at the target budget replaced the proxy-budget final check
+    assert policy.score.final_check is None
+    assert set(policy.score.verdict["table"]) == {"best", "no_augmentation", "randaugment_n2_m9",
+                                                  "trivialaugment_wide"}
     assert policy.provenance.study == "e2e" and policy.provenance.trial == study.best_trial.number
     assert policy.provenance.dataset == "digits" and policy.provenance.budget["epochs"] == 2
     assert "torch" in policy.provenance.versions
@@ -74,7 +81,7 @@ def test_second_run_resumes_and_adds_trials_then_show_and_export(searched, capsy
     assert main(_run_args(searched, 3, "--no-final")) == 0
     trials = _study(searched).get_trials()
     assert len(trials) == 8
-    assert sum(1 for t in trials if t.user_attrs.get("baseline")) == 2
+    assert sum(1 for t in trials if t.user_attrs.get("baseline")) == 3
     capsys.readouterr()
     storage = f"sqlite:///{searched}/e2e.db"
     assert main(["show", "--study", "e2e", "--storage", storage]) == 0
