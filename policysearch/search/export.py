@@ -70,23 +70,23 @@ def baseline_values(study: Any) -> dict[str, float | None]:
 
 
 def current_final_check(study: Any) -> dict[str, Any] | None:
-    """The stored final check, if it was made for the current best trial."""
-    table = study.user_attrs.get("final_check")
-    try:
-        current = best_trial(study).number
-    except StorageError:
-        return None
-    return table if table and study.user_attrs.get("final_check_trial") == current else None
+    """The stored final check (an earlier version's, at the proxy budget), if made for the current best trial."""
+    return _for_current_best(study, "final_check")
 
 
 def current_verdict(study: Any) -> dict[str, Any] | None:
     """The stored target-budget verdict, if it was made for the current best trial."""
-    verdict = study.user_attrs.get("verdict")
+    return _for_current_best(study, "verdict")
+
+
+def _for_current_best(study: Any, name: str) -> dict[str, Any] | None:
+    """Study attribute ``name`` when ``<name>_trial`` says it was made for today's best trial."""
+    value = study.user_attrs.get(name)
     try:
         current = best_trial(study).number
     except StorageError:
         return None
-    return verdict if verdict and study.user_attrs.get("verdict_trial") == current else None
+    return value if value and study.user_attrs.get(f"{name}_trial") == current else None
 
 
 def search_image_epochs(study: Any) -> int:
