@@ -113,7 +113,7 @@ class Bench:
 
     def score(self, name: str, policy: Policy, budget: Budget, seed: int) -> float:
         """Validation accuracy for a proxy budget; held-out test accuracy for the target."""
-        key = f"{name}|{budget.name}:{budget.train_size}x{budget.epochs}|{seed}"
+        key = self.key(name, budget, seed)
         if key not in self.cache:
             began = time.perf_counter()
             test = self.splits.test if budget.name == "target" else None
@@ -126,37 +126,49 @@ class Bench:
             print(f"  {key:<45} {value:.4f}  ({self.cache[key]['seconds']:.0f} s)", flush=True)
         return self.cache[key]["value"]
 
+    @staticmethod
+    def key(name: str, budget: Budget, seed: int) -> str:
+        return f"{name}|{budget.name}:{budget.train_size}x{budget.epochs}|{seed}"
+
+    def cached(self, name: str, budget: Budget, seed: int) -> bool:
+        return self.key(name, budget, seed) in self.cache
+
     def mean(self, name: str, policy: Policy, budget: Budget) -> tuple[float, float]:
         values = [self.score(name, policy, budget, seed) for seed in SEEDS]
         return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def fidelity(bench: Bench) -> None:
+def fidelity(bench: Bench, cached_only: bool = False) -> None:
     # Policy by policy, every budget: an interrupted run leaves whole rows.
-    for name, policy in POLICIES.items():
+    policies = {name: policy for name, policy in POLICIES.items()
+                if not cached_only or all(bench.cached(name, b, s) for b in (*PROXIES, TARGET) for s in SEEDS)}
+    for name, policy in policies.items():
         for budget in (*PROXIES, TARGET):
             bench.mean(name, policy, budget)
-    target = {name: bench.mean(name, policy, TARGET) for name, policy in POLICIES.items()}
-    proxies = {p.name: {name: bench.mean(name, policy, p) for name, policy in POLICIES.items()} for p in PROXIES}
+    if len(policies) < 3:
+        print(f"only {len(policies)} policies measured at every budget so far")
+        return
+    target = {name: bench.mean(name, policy, TARGET) for name, policy in policies.items()}
+    proxies = {p.name: {name: bench.mean(name, policy, p) for name, policy in policies.items()} for p in PROXIES}
     print(f"\nTarget: {TARGET.train_size} images x {TARGET.epochs} epochs, test accuracy, mean ± sd of {len(SEEDS)}"
           f" seeds; proxies: validation accuracy.\n")
     header = f"{'policy':<20} {'target':>15}" + "".join(f" {p.name + f' {p.train_size}x{p.epochs}':>17}"
                                                         for p in PROXIES)
     print(header)
-    for name in sorted(POLICIES, key=lambda n: -target[n][0]):
+    for name in sorted(policies, key=lambda n: -target[n][0]):
         row = f"{name:<20} {target[name][0]:.4f} ± {target[name][1]:.4f}"
         row += "".join(f" {proxies[p.name][name][0]:>8.4f} ± {proxies[p.name][name][1]:.4f}" for p in PROXIES)
         print(row)
-    best = max(POLICIES, key=lambda n: target[n][0])
-    t = [target[n][0] for n in POLICIES]
+    best = max(policies, key=lambda n: target[n][0])
+    t = [target[n][0] for n in policies]
     print(f"\n{'proxy':<8} {'image-epochs':>12} {'Spearman':>9} {'Kendall':>8} {'pick':>18} {'regret':>7}")
     for p in PROXIES:
-        values = [proxies[p.name][n][0] for n in POLICIES]
-        pick = max(POLICIES, key=lambda n: proxies[p.name][n][0])
+        values = [proxies[p.name][n][0] for n in policies]
+        pick = max(policies, key=lambda n: proxies[p.name][n][0])
         rho, tau = stats.spearmanr(values, t).statistic, stats.kendalltau(values, t).statistic
         print(f"{p.name:<8} {p.image_epochs:>12} {rho:>9.3f} {tau:>8.3f} {pick:>18} "
               f"{target[best][0] - target[pick][0]:>+7.4f}")
-    print(f"\ntarget's best: {best} {target[best][0]:.4f}")
+    print(f"\ntarget's best: {best} {target[best][0]:.4f} ({len(policies)} of {len(POLICIES)} policies)")
 
 
 SEARCHES = {
@@ -192,10 +204,11 @@ def searches(bench: Bench) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--searches", action="store_true", help="also run both searches and their target check")
+    parser.add_argument("--cached", action="store_true", help="train nothing: the table from the cached results")
     args = parser.parse_args()
     start = time.perf_counter()
     bench = Bench()
-    fidelity(bench)
+    fidelity(bench, cached_only=args.cached)
     if args.searches:
         searches(bench)
     print(f"\n{time.perf_counter() - start:.0f} s")
