@@ -66,7 +66,7 @@ def proxy_trial_seconds() -> float:
     splits = load_splits(config)
     factory = make_model_factory(config, splits.num_classes)
     policy = Policy(num_ops=2, magnitude=9, transfer=Transfer("linear_probe", head_lr=1e-2, backbone_lr=None))
-    return proxy_finetune(policy, factory, splits.train, splits.val, TrainConfig(epochs=config.epochs)).seconds
+    return proxy_finetune(policy, factory, splits.train, splits.val, TrainConfig(epochs=EPOCHS)).seconds
 
 
 def trials_per_hour(jobs: int, folder: Path) -> float:
