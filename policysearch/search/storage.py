@@ -26,6 +26,7 @@ import optuna
 import optuna.storages as storages
 from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
+from sqlalchemy import event
 
 from policysearch.errors import StorageError
 from policysearch.search.config import HEARTBEAT_INTERVAL, RunConfig
@@ -64,21 +65,39 @@ def make_storage(url: str, heartbeat: int = HEARTBEAT_INTERVAL) -> Any:
             f"storage should be a database URL such as sqlite:///studies/policysearch.db "
             f"or journal:PATH, but got {redact(url)!r}"
         )
-    engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite:///"):
+    sqlite = url.startswith("sqlite:///")
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if sqlite:
         _ensure_folder(Path(url[len("sqlite:///"):]).parent, url)
-        engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT}}
-    else:
-        engine_kwargs = {"pool_pre_ping": True}
+        # isolation_level None: the driver opens no transaction of its own, so
+        # the BEGIN IMMEDIATE below is the only one (see _serialise_sqlite).
+        engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT, "isolation_level": None}}
     try:
         with _quiet_optuna():
-            return RDBStorage(url, engine_kwargs=engine_kwargs, **_heartbeat_kwargs(heartbeat))
+            storage = RDBStorage(url, engine_kwargs=engine_kwargs, **_heartbeat_kwargs(heartbeat))
+        if sqlite:
+            _serialise_sqlite(storage.engine)
+        return storage
     except (optuna.exceptions.StorageInternalError, ImportError, ValueError, OSError) as exc:
         raise StorageError(f"cannot open storage {redact(url)!r}: {_first_line(exc)}") from None
     except Exception as exc:  # sqlalchemy errors: bad URL, server unreachable, read-only file
         if type(exc).__module__.startswith("sqlalchemy"):
             raise StorageError(f"cannot open storage {redact(url)!r}: {_first_line(exc)}") from None
         raise
+
+
+def _serialise_sqlite(engine: Any) -> None:
+    """Make every SQLite transaction take the write lock when it begins.
+
+    Optuna claims an enqueued trial by reading it WAITING and then writing it
+    RUNNING, under ``SELECT ... FOR UPDATE``, which SQLite ignores: two workers
+    could both read WAITING and both run the same trial (the second then fails
+    with "Cannot tell a COMPLETE trial"). ``BEGIN IMMEDIATE`` turns that
+    read-then-write into one step; other writers wait up to SQLITE_TIMEOUT.
+    """
+
+    event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+    engine.dispose()  # connections pooled while Optuna set up its tables predate the listener
 
 
 def _heartbeat_kwargs(interval: int) -> dict[str, Any]:
