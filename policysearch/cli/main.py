@@ -25,8 +25,10 @@ from policysearch.cli.run import run_arguments, run_run
 from policysearch.cli.studies import (
     dashboard_arguments,
     export_arguments,
+    report_arguments,
     run_dashboard,
     run_export,
+    run_report,
     run_show,
     study_arguments,
 )
@@ -39,6 +41,7 @@ COMMANDS: dict[str, Command] = {
     "run": Command("search policies (resumes a study of the same name)", run_arguments, run_run),
     "show": Command("summarise a study: trials, best, baselines, final check", study_arguments, run_show),
     "export": Command("write a study's best policy as JSON", export_arguments, run_export),
+    "report": Command("write a study's plots (PNG) and summary.md into a folder", report_arguments, run_report),
     "dashboard": Command("start optuna-dashboard on the studies", dashboard_arguments, run_dashboard),
     "train": Command("train a model with a policy into a run directory (resumable)", train_arguments,
                      run_training),

@@ -1,4 +1,4 @@
-"""``policysearch show``, ``export`` and ``dashboard``: reading studies that exist.
+"""``policysearch show``, ``export``, ``report`` and ``dashboard``: reading studies that exist.
 
 Example:
     >>> from policysearch.cli import main
@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["study_arguments", "run_show", "export_arguments", "run_export", "dashboard_arguments", "run_dashboard"]
+__all__ = ["study_arguments", "run_show", "export_arguments", "run_export", "report_arguments", "run_report",
+           "dashboard_arguments", "run_dashboard"]
 
 
 def study_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,14 +50,38 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def report_arguments(parser: argparse.ArgumentParser) -> None:
+    study_arguments(parser)
+    parser.add_argument("-o", "--output", metavar="DIR", help="default studies/<study>/report")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from policysearch.search.report import write_report
+
+    study = _open_existing(args)
+    folder = Path(args.output or Path("studies") / study.study_name / "report")
+    written = write_report(study, folder)
+    drawn = [p.name for p in written.values() if isinstance(p, Path)]
+    print(f"wrote {folder}: {', '.join(drawn)}")
+    for name, reason in written.items():
+        if not isinstance(reason, Path):  # a plot the study cannot give yet: say why, the rest still stand
+            print(f"  {name}: not drawn ({reason})")
+    return 0
+
+
 def dashboard_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", help="storage URL (default sqlite:///studies/policysearch.db)")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    parser.add_argument("--artifacts", metavar="DIR",
+                        help="the trials' previews (default: artifacts/ beside the SQLite or journal file)")
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
     from policysearch.errors import ConfigError
+    from policysearch.search.artifacts import artifact_dir, artifact_store
     from policysearch.search.config import RunConfig
     from policysearch.search.storage import make_storage, redact
 
@@ -66,9 +91,14 @@ def run_dashboard(args: argparse.Namespace) -> int:
         raise ConfigError("the dashboard needs optuna-dashboard: pip install optuna-dashboard") from None
     url = args.storage or RunConfig().storage_url
     storage = make_storage(url)
+    folder = args.artifacts or artifact_dir(url, RunConfig().output_dir)
+    try:
+        store = artifact_store(folder)
+    except OSError as exc:
+        raise ConfigError(f"cannot use {str(folder)!r} for artifacts: {exc.strerror or exc}") from None
     print(f"Optuna dashboard for {redact(url)} at http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
     try:
-        run_server(storage, host=args.host, port=args.port)
+        run_server(storage, host=args.host, port=args.port, artifact_store=store)
     except OSError as exc:
         raise ConfigError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
     except KeyboardInterrupt:

@@ -9,6 +9,15 @@ sees ``train`` and ``val``, drawn from the training pool; ``test`` (the
 dataset's own test set, or a fixed share carved out of sources without one)
 is kept for the final report.
 
+Other packages add sources through the entry point group
+``policysearch.sources`` (:data:`SOURCE_GROUP`): the entry point's name is
+the dataset name, its object a loader
+``load(arg: str, image_size: int | None, cache_dir: Path, *, test_fraction: float) -> Source``
+(``arg``: what follows ``NAME:`` in the spec, ``""`` if nothing; resize to
+``image_size`` when it is given, with :func:`policysearch.data.images.resize_all`;
+``test_fraction`` is for datasets without a test set, see
+:func:`policysearch.data.splits.carved_source`). Built-in names win.
+
 Example:
     >>> from policysearch.data.splits import make_splits
     >>> splits = make_splits(load_source("digits"), train_size=200, val_size=100)
@@ -20,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import inspect
 import math
 import numbers
 import os
@@ -45,8 +55,8 @@ from policysearch.data.images import (
 from policysearch.data.splits import CARVED_TEST_FRACTION, Source, Split, carved_source, int_at_least
 from policysearch.errors import DataError, first_line
 
-__all__ = ["SOURCES", "available_sources", "load_source", "FASHION_MNIST_CLASSES", "FASHION_MNIST_DIR", "read_idx",
-           "load_fashion_mnist"]
+__all__ = ["SOURCES", "SOURCE_GROUP", "available_sources", "load_source", "FASHION_MNIST_CLASSES", "FASHION_MNIST_DIR",
+           "read_idx", "load_fashion_mnist"]
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
 FASHION_MNIST_FILES = (
@@ -176,16 +186,58 @@ SOURCES: Mapping[str, Callable[..., Source]] = MappingProxyType(
 )
 _TAKES_ARGUMENT = frozenset({"imagefolder"})
 _CARVES_TEST = frozenset({"imagefolder", "digits"})
+SOURCE_GROUP = "policysearch.sources"  # entry points of plugin sources (see the module docstring)
+
+
+def _source_entry_points(name: str | None = None) -> list:  # -> list of importlib.metadata.EntryPoint
+    # Read at each lookup, never cached: a plugin installed meanwhile is seen without a restart.
+    from importlib.metadata import entry_points
+
+    return [ep for ep in entry_points(group=SOURCE_GROUP) if name is None or ep.name == name]
+
+
+def _plugin_source(name: str) -> Callable[..., Source] | None:
+    """The loader an installed plugin registers as ``name`` (None if none does), checked in one line."""
+    found = _source_entry_points(name)
+    if not found:
+        return None
+    if len({ep.value for ep in found}) > 1:
+        values = ", ".join(sorted(repr(ep.value) for ep in found))
+        raise DataError(f"dataset {name!r} is claimed by several {SOURCE_GROUP} entry points: {values}")
+    ep = found[0]
+    where = f"plugin dataset {name!r} (entry point {ep.name} = {ep.value} in {SOURCE_GROUP})"
+    try:
+        loader = ep.load()
+    except Exception as exc:  # a plugin's import can fail in any way; each means "this plugin is broken"
+        raise DataError(f"cannot load {where}: {type(exc).__name__}: {first_line(exc)}") from exc
+    contract = "(arg, image_size, cache_dir, *, test_fraction) -> Source"
+    if not callable(loader):
+        raise DataError(f"{where} is a {type(loader).__name__}, not a loader {contract}")
+    try:
+        inspect.signature(loader).bind("", None, Path(), test_fraction=CARVED_TEST_FRACTION)
+    except TypeError:
+        raise DataError(f"{where} should take the arguments of a loader {contract}") from None
+    except ValueError:  # no signature to read (some builtins): let the call decide
+        pass
+
+    def load(arg: str, image_size: int | None, cache_dir: Path, **options: float) -> Source:
+        source = loader(arg, image_size, cache_dir, **options)
+        if not isinstance(source, Source):
+            raise DataError(f"{where} returned {type(source).__name__}, not a policysearch.data.Source")
+        return source
+
+    return load
 
 
 def available_sources() -> list[str]:
-    """Dataset specs :func:`load_source` accepts.
+    """Dataset specs :func:`load_source` accepts (installed plugins' names last).
 
     Example:
         >>> available_sources()[:2]
         ['fashion-mnist', 'imagefolder:PATH']
     """
-    return [f"{name}:PATH" if name in _TAKES_ARGUMENT else name for name in SOURCES]
+    plugins = sorted({ep.name for ep in _source_entry_points()} - SOURCES.keys())
+    return [*(f"{name}:PATH" if name in _TAKES_ARGUMENT else name for name in SOURCES), *plugins]
 
 
 def load_source(
@@ -208,9 +260,10 @@ def load_source(
         ((16, 16, 1), 10)
     """
     name, _, arg = spec.partition(":")
-    if name not in SOURCES:
+    loader = SOURCES[name] if name in SOURCES else _plugin_source(name)
+    if loader is None:
         raise DataError(f"unknown dataset {spec!r}; known: {', '.join(available_sources())}")
-    if (name in _TAKES_ARGUMENT) != bool(arg):
+    if name in SOURCES and (name in _TAKES_ARGUMENT) != bool(arg):  # a plugin checks its own argument
         usage = f"{name}:PATH" if name in _TAKES_ARGUMENT else name
         raise DataError(f"dataset {spec!r} should be written {usage}")
     image_size = None if image_size is None else int_at_least("image_size", image_size, MIN_IMAGE_SIZE)
@@ -218,5 +271,6 @@ def load_source(
     if not (fraction_ok and 0 < test_fraction < 1):
         raise DataError(f"test_fraction should be a number between 0 and 1, but got {test_fraction!r}")
     cache = Path(cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "policysearch")
-    options = {"test_fraction": float(test_fraction)} if name in _CARVES_TEST else {}
-    return SOURCES[name](arg, image_size, cache.expanduser(), **options)
+    carves = name in _CARVES_TEST or name not in SOURCES  # plugins always get test_fraction
+    options = {"test_fraction": float(test_fraction)} if carves else {}
+    return loader(arg, image_size, cache.expanduser(), **options)

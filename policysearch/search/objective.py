@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass, replace
-from typing import Any, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping
 
 import optuna
 
+from policysearch.search.orphans import record_owner
 from policysearch.search.space import SearchSpace
 from policysearch.training import TrainConfig, proxy_finetune
 
@@ -40,10 +41,14 @@ class Objective:
     proxy: TrainConfig
     seeds: int = 1
     teaching: Any = None  # a policysearch.distill.Teaching: trials then train students of it
+    where: Mapping[str, Any] = field(default_factory=dict)  # worker index, GPU: stored on every trial
 
     def __call__(self, trial: optuna.Trial) -> float:
+        record_owner(trial)  # first: a kill from here on is recognised at the next resume
         policy = self.space.suggest(trial, distill=self.teaching is not None)
         trial.set_user_attr("policy", policy.to_json())
+        for key, value in self.where.items():
+            trial.set_user_attr(key, value)
         start = time.perf_counter()
         accuracies: list[float] = []
         done: dict[str, Any] = {"epochs": 0, "device": None}

@@ -12,8 +12,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+from policysearch.search.artifacts import artifact_dir, preview_images, with_previews
 from policysearch.search.config import RunConfig
 from policysearch.search.inputs import train_config
 from policysearch.search.objective import Objective
@@ -22,9 +23,17 @@ __all__ = ["optimize"]
 
 
 def optimize(study: Any, config: RunConfig, splits: Any, factory: Callable[[], Any],
-             progress: Callable[[Any, Any], None], n_trials: int, teaching: Any = None) -> None:
-    """``n_trials`` trials of the objective in this process (students of ``teaching``, if given)."""
-    objective = Objective(config.space, splits, factory, train_config(config), seeds=config.seeds, teaching=teaching)
+             progress: Callable[[Any, Any], None], n_trials: int, teaching: Any = None,
+             where: Mapping[str, Any] | None = None) -> None:
+    """``n_trials`` trials of the objective in this process (students of ``teaching``, if given).
+
+    ``where`` (say, the worker and its GPU) is stored on every trial this process runs.
+    """
+    objective = Objective(config.space, splits, factory, train_config(config), seeds=config.seeds, teaching=teaching,
+                          where=dict(where or {}))
+    # Each completed trial leaves a preview of its policy on real validation images for the dashboard.
+    previews = preview_images(splits.val.images, splits.val.labels)
+    objective = with_previews(objective, artifact_dir(config.storage_url, config.output_dir), previews)
     # A failing trial (an exception, CUDA out of memory) is recorded as failed
     # with its reason, and the study carries on.
     study.optimize(objective, n_trials=n_trials, timeout=config.timeout, callbacks=[progress],

@@ -1,4 +1,5 @@
-"""Text summaries of a study, for ``policysearch show``.
+"""Text summaries of a study: ``policysearch show``'s lines, and ``policysearch report``'s folder
+(the plots of :mod:`policysearch.search.plots` and a ``summary.md``).
 
 Example:
     >>> print(describe_study(tiny_study()))  # doctest: +ELLIPSIS
@@ -10,16 +11,28 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping
 
 import optuna
 
-from policysearch.search.export import baseline_values, current_final_check, current_verdict, search_image_epochs
+from policysearch._io import atomic_path
+from policysearch.search.export import (
+    baseline_values,
+    current_final_check,
+    current_verdict,
+    search_image_epochs,
+    trial_policy,
+)
+from policysearch.search.plots import PLOTS, write_plots
 from policysearch.search.storage import redact
 from policysearch.search.verdict import format_table
 
-__all__ = ["describe_study"]
+__all__ = ["describe_study", "summary_markdown", "write_report", "SUMMARY_FILE"]
+
+SUMMARY_FILE = "summary.md"
 
 
 def describe_study(study: Any) -> str:
@@ -60,5 +73,62 @@ def _verdict_lines(study: Any) -> list[str]:
     return ["verdict: not run for the current best trial"]
 
 
+def _verdict_markdown(study: Any) -> list[str]:
+    found = _verdict_lines(study)  # a heading line, then the table (indented), or one "not run" line
+    if len(found) == 1:
+        return ["Not run for the current best trial."]
+    return [found[0], "", "```", *(line.strip() for line in found[1:]), "```"]
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def write_report(study: Any, folder: str | Path) -> dict[str, Path | str]:
+    """The plots and ``summary.md`` in ``folder``: each file's path, or why a plot was not drawn.
+
+    Example:
+        >>> import tempfile
+        >>> written = write_report(tiny_study(), tempfile.mkdtemp())
+        >>> written["summary"].name
+        'summary.md'
+    """
+    plots = write_plots(study, folder)
+    with atomic_path(Path(folder) / SUMMARY_FILE) as tmp:
+        tmp.write_text(summary_markdown(study, plots), encoding="utf-8")
+    return {**plots, "summary": Path(folder) / SUMMARY_FILE}
+
+
+def summary_markdown(study: Any, plots: Mapping[str, Path | str] | None = None) -> str:
+    """The best trial, its policy, the baselines, the verdict and the plots, as Markdown.
+
+    Example:
+        >>> print(summary_markdown(tiny_study()))  # doctest: +ELLIPSIS
+        # Study `doctest`
+        ...
+        ## Best trial: #...
+        ...
+    """
+    lines = [f"# Study `{study.study_name}`", "", *(f"- {line}" for line in describe_study(study).splitlines()[1:3])]
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if complete:
+        best = max(complete, key=lambda t: (t.value, -t.number))  # as `show` picks it: ties go to the first
+        baseline = best.user_attrs.get("baseline")
+        lines += ["", f"## Best trial: #{best.number}", "",
+                  f"Validation accuracy {best.value:.4f}" + (f" (the `{baseline}` baseline)." if baseline else "."),
+                  "", "| parameter | value |", "| --- | --- |",
+                  *(f"| `{k}` | {_fmt(v)} |" for k, v in best.params.items()), ""]
+        if best.user_attrs.get("policy") is not None:
+            lines += ["Its policy:", "", "```json", json.dumps(trial_policy(best).to_json(), indent=2), "```"]
+    else:
+        lines += ["", "## Best trial", "", "No completed trial yet."]
+    lines += ["", "## Baselines", ""]
+    lines += [f"- `{name}`: {'not measured yet' if value is None else f'{value:.4f}'}"
+              for name, value in baseline_values(study).items()]
+    lines += ["", "## Verdict", "", *_verdict_markdown(study)]
+    if plots:
+        lines += ["", "## Plots"]
+        for name, found in plots.items():  # a blank line before each: images on one line would share a row
+            title = PLOTS[name][0] if name in PLOTS else name
+            lines += ["", f"![{title}]({found.name})" if isinstance(found, Path) else f"{title}: not drawn ({found})"]
+    return "\n".join(lines) + "\n"

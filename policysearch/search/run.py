@@ -22,6 +22,7 @@ from typing import Any, TextIO
 import optuna
 
 from policysearch.data import load_source
+from policysearch.search.artifacts import save_verdict_note
 from policysearch.search.config import RunConfig
 from policysearch.search.export import baseline_values, best_trial, export_study, search_image_epochs, trial_policy
 from policysearch.search.inputs import load_splits, load_teaching, make_model_factory, target_spec
@@ -30,7 +31,7 @@ from policysearch.search.optimize import optimize
 from policysearch.search.progress import Progress
 from policysearch.search.storage import open_study, settled_config
 from policysearch.search.verdict import format_table, measure
-from policysearch.search.workers import run_workers
+from policysearch.search.workers import check_gpus, run_workers
 
 __all__ = ["run_search", "SearchOutcome"]
 
@@ -52,8 +53,8 @@ class SearchOutcome:
 def run_search(config: RunConfig, stream: TextIO | None = None) -> SearchOutcome:
     """Run (or resume) the study described by ``config`` and export its best policy.
 
-    With ``config.jobs > 1`` the trials run in that many worker processes
-    sharing the study (see :mod:`policysearch.search.workers`); the final check and
+    With ``config.jobs > 1`` (or GPUs chosen with ``config.devices``) the
+    trials run in that many worker processes sharing the study (see :mod:`policysearch.search.workers`); the final check and
     the export run here once they are done.
     """
     stream = stream or sys.stderr  # looked up per call, not at import: callers may swap sys.stderr
@@ -65,6 +66,7 @@ def run_search(config: RunConfig, stream: TextIO | None = None) -> SearchOutcome
     splits = load_splits(config, source)
     factory = make_model_factory(config, splits.num_classes)
     teaching = load_teaching(config, splits)
+    check_gpus(config)
     study = open_study(config)
     config = settled_config(config, study)
     finished = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
@@ -72,7 +74,7 @@ def run_search(config: RunConfig, stream: TextIO | None = None) -> SearchOutcome
           f"({config.dataset}, {config.model}, {config.train_size}/{config.val_size} train/val images, "
           f"{config.proxy_epochs} epochs{f', {config.jobs} workers' if config.jobs > 1 else ''})",
           file=stream, flush=True)
-    if config.jobs > 1:
+    if config.jobs > 1 or config.devices:  # a chosen GPU is given to a worker process, even one
         run_workers(config, stream)
     else:
         optimize(study, config, splits, factory, Progress(config.trials, config.timeout, stream), config.trials,
@@ -94,6 +96,7 @@ def _verdict(study: Any, config: RunConfig, source: Any, factory: Any, teaching:
                      teaching_for=(lambda p: teaching_for(teaching, p)) if teaching is not None else None)
     study.set_user_attr("verdict", result)
     study.set_user_attr("verdict_trial", best_trial(study).number)
+    save_verdict_note(study, result, best_trial(study).number)  # the dashboard shows it on the study's page
     print(format_table(result["table"]), file=stream, flush=True)
     print(f"verdict at the target ({spec.train_size} images x {spec.epochs} epochs, {spec.seeds} seeds): "
           f"{result['line']}", file=stream, flush=True)

@@ -27,9 +27,12 @@ import optuna.storages as storages
 from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from sqlalchemy import event
+from sqlalchemy import exc as sqlalchemy_exc
+from sqlalchemy.engine import make_url
 
 from policysearch.errors import StorageError
 from policysearch.search.config import HEARTBEAT_INTERVAL, RunConfig
+from policysearch.search.orphans import fail_orphans
 from policysearch.search.space import baseline_params
 
 __all__ = [
@@ -45,11 +48,21 @@ __all__ = [
 GRACE_HEARTBEATS = 6  # a RUNNING trial silent this many heartbeats belonged to a dead process
 SQLITE_TIMEOUT = 60  # seconds a writer waits for the SQLite lock before failing
 SETTINGS_WAIT = 15  # seconds a joining worker waits for the creator to store the settings
+# What a database can raise through Optuna: the driver's errors wrapped by SQLAlchemy, and Optuna's own.
+DATABASE_ERRORS = (sqlalchemy_exc.SQLAlchemyError, optuna.exceptions.OptunaError)
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for logs, JSON and attributes)."""
-    return re.sub(r"(?<=://)([^:/@]*):[^@/]*@", r"\1:***@", url)
+    """The URL with any password replaced by ``***`` (for logs, JSON and attributes).
+
+    An RDB URL is rendered by SQLAlchemy itself, which knows every way a
+    password can be written in one; anything else (a URL SQLAlchemy cannot
+    parse) has a ``user:password@`` part masked.
+    """
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (sqlalchemy_exc.ArgumentError, ValueError, TypeError):
+        return re.sub(r"(?<=://)([^:/@]*):[^@/]*@", r"\1:***@", str(url))
 
 
 def make_storage(url: str, heartbeat: int = HEARTBEAT_INTERVAL) -> Any:
@@ -78,12 +91,8 @@ def make_storage(url: str, heartbeat: int = HEARTBEAT_INTERVAL) -> Any:
         if sqlite:
             _serialise_sqlite(storage.engine)
         return storage
-    except (optuna.exceptions.StorageInternalError, ImportError, ValueError, OSError) as exc:
+    except (*DATABASE_ERRORS, ImportError, ValueError, OSError) as exc:  # bad URL, server unreachable, read-only
         raise StorageError(f"cannot open storage {redact(url)!r}: {_first_line(exc)}") from None
-    except Exception as exc:  # sqlalchemy errors: bad URL, server unreachable, read-only file
-        if type(exc).__module__.startswith("sqlalchemy"):
-            raise StorageError(f"cannot open storage {redact(url)!r}: {_first_line(exc)}") from None
-        raise
 
 
 def _serialise_sqlite(engine: Any) -> None:
@@ -174,6 +183,7 @@ def open_study(config: RunConfig) -> Any:
     storage = make_storage(config.storage_url, config.heartbeat)
     name = config.study_name
     study, created = _create_or_load(storage, name, config)
+    fail_orphans(study)  # a trial whose process was killed on this host is retried now, not after the grace period
     study.sampler = make_sampler(config, offset=len(study.get_trials(deepcopy=False)))
     settings = json.loads(json.dumps(config.search_settings()))
     # Only the process that created the study initialises it, so baselines are
@@ -212,11 +222,9 @@ def _create_or_load(storage: Any, name: str, config: RunConfig) -> tuple[Any, bo
             return study, True
         except optuna.exceptions.DuplicatedStudyError:
             return optuna.load_study(study_name=name, storage=storage, pruner=make_pruner(config)), False
-    except Exception as exc:
-        if type(exc).__module__.startswith(("sqlalchemy", "optuna")):
-            raise StorageError(f"cannot open study {name!r} in {redact(config.storage_url)!r}: "
-                               f"{_first_line(exc)}") from None
-        raise
+    except DATABASE_ERRORS as exc:
+        raise StorageError(f"cannot open study {name!r} in {redact(config.storage_url)!r}: "
+                           f"{_first_line(exc)}") from None
 
 
 def _wait_for_settings(study: Any, seconds: float = SETTINGS_WAIT) -> dict[str, Any] | None:
@@ -244,7 +252,7 @@ def load_existing_study(name: str, storage_url: str) -> Any:
     storage = make_storage(storage_url)
     try:
         names = [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
-    except Exception as exc:
+    except DATABASE_ERRORS as exc:
         raise StorageError(f"cannot read storage {redact(storage_url)!r}: {_first_line(exc)}") from None
     if name not in names:
         known = ", ".join(sorted(names)) or "none"

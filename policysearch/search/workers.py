@@ -5,7 +5,9 @@ same study in the same storage and runs trials; the storage hands out the
 enqueued baselines once, and TPE's constant liar keeps workers from sampling
 the same point. Processes, not threads (the GIL, and torch's own threads):
 torch's threads are divided between the workers. The requested trials are
-divided too, so the study gets exactly that many.
+divided too, so the study gets exactly that many. On CUDA the workers share
+the default GPU (small proxy trials leave most of a large GPU idle), or are
+dealt out over ``devices`` in turn, each seeing only its own GPU.
 
 Example:
     >>> split_trials(8, 3)  # what each of 3 workers runs of a study's 8 trials
@@ -28,7 +30,7 @@ from policysearch.search.optimize import optimize
 from policysearch.search.progress import Progress
 from policysearch.search.storage import open_study, settled_config
 
-__all__ = ["run_workers", "split_trials"]
+__all__ = ["run_workers", "split_trials", "check_gpus"]
 
 
 def split_trials(trials: int, jobs: int) -> list[int]:
@@ -41,6 +43,21 @@ def split_trials(trials: int, jobs: int) -> list[int]:
     return [trials // jobs + (1 if i < trials % jobs else 0) for i in range(jobs)]
 
 
+def check_gpus(config: RunConfig) -> None:
+    """Refuse GPU indices this machine does not have (before any study is touched)."""
+    if not config.devices:
+        return
+    import torch  # loaded already by the training layer; counting GPUs does not start CUDA here
+
+    if config.device not in ("auto", "cuda"):
+        raise PolicySearchError(f"devices {list(config.devices)} are CUDA GPUs, but device is {config.device!r}")
+    count = torch.cuda.device_count()
+    missing = [index for index in config.devices if index >= count]
+    if missing:
+        raise PolicySearchError(f"devices should be CUDA GPU indices below {count} (this machine has {count} CUDA "
+                                f"GPUs), but got {list(config.devices)}")
+
+
 def run_workers(config: RunConfig, stream: TextIO) -> None:
     """Run ``config.trials`` trials in ``config.jobs`` processes; wait for all of them."""
     context = multiprocessing.get_context("spawn")  # no forked torch or DB connections
@@ -49,7 +66,8 @@ def run_workers(config: RunConfig, stream: TextIO) -> None:
     for index, trials in enumerate(split_trials(config.trials, config.jobs)):
         if trials == 0:
             continue
-        process = context.Process(target=_worker, args=(config.to_dict(), index, trials, threads),
+        gpu = config.devices[index % len(config.devices)] if config.devices else None
+        process = context.Process(target=_worker, args=(config.to_dict(), index, trials, threads, gpu),
                                   name=f"policysearch-worker-{index}")
         process.start()
         processes.append(process)
@@ -67,7 +85,11 @@ def run_workers(config: RunConfig, stream: TextIO) -> None:
         raise PolicySearchError(f"worker processes {failed} stopped with an error (see their messages above)")
 
 
-def _worker(config_data: dict[str, Any], index: int, trials: int, threads: int) -> None:
+def _worker(config_data: dict[str, Any], index: int, trials: int, threads: int, gpu: int | None = None) -> None:
+    if gpu is not None:
+        # Before CUDA starts in this process (torch starts it lazily): the
+        # worker then sees only its GPU, as cuda:0, and allocates nothing elsewhere.
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     import torch  # here, before any torch work of this process: its thread count is set first
 
     torch.set_num_threads(threads)
@@ -78,8 +100,9 @@ def _worker(config_data: dict[str, Any], index: int, trials: int, threads: int) 
         config = settled_config(config, study)
         splits = load_splits(config)
         factory = make_model_factory(config, splits.num_classes)
+        where = {"worker": index, **({"gpu": gpu} if gpu is not None else {})}
         optimize(study, config, splits, factory, Progress(trials, config.timeout, sys.stderr, f"w{index} "), trials,
-                 load_teaching(config, splits))
+                 load_teaching(config, splits), where)
     except KeyboardInterrupt:
         sys.exit(130)
     except PolicySearchError as exc:

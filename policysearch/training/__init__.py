@@ -14,20 +14,19 @@ from policysearch.training.config import DEVICES, TRAINING_FIELDS, FitConfig, Tr
 from policysearch.training.devices import autocast, resolve_device, to_float_batch
 from policysearch.training.fit import FitResult, TrainingSet, fit
 from policysearch.training.loop import (
-                                        Evaluation,
-                                        Session,
-                                        batches,
-                                        build_optimizer,
-                                        evaluate,
-                                        set_train_mode,
-                                        start_session,
-                                        train_epoch,
+    Evaluation,
+    Session,
+    build_optimizer,
+    evaluate,
+    set_train_mode,
+    start_session,
+    train_epoch,
 )
 from policysearch.training.proxy import ProxyResult, Report, proxy_finetune
 from policysearch.training.rundir import RUN_FILES
 from policysearch.training.teachers import check_teacher, load_teacher
 
 __all__ = ["DEVICES", "TRAINING_FIELDS", "TrainConfig", "FitConfig", "resolve_device", "to_float_batch", "autocast",
-           "Session", "start_session", "Evaluation", "evaluate", "build_optimizer", "set_train_mode", "batches",
+           "Session", "start_session", "Evaluation", "evaluate", "build_optimizer", "set_train_mode",
            "train_epoch", "ProxyResult", "Report", "proxy_finetune", "FitResult", "TrainingSet", "fit", "RUN_FILES",
            "load_teacher", "check_teacher"]

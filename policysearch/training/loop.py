@@ -41,9 +41,10 @@ import torch.nn.functional as F
 
 from policysearch.training.config import TrainConfig
 from policysearch.training.devices import autocast, resolve_device, to_float_batch
+from policysearch.training.feeding import HostFeed
 
 __all__ = ["Session", "start_session", "Evaluation", "evaluate", "build_optimizer", "set_train_mode",
-           "batches", "train_epoch"]
+           "train_epoch"]
 
 
 @dataclass(frozen=True)
@@ -122,37 +123,17 @@ def set_train_mode(model: torch.nn.Module, approach: str) -> None:
                 module.eval()
 
 
-def batches(images: np.ndarray, rows: np.ndarray, batch_size: int, rng: np.random.Generator,
-            augment: Callable[[np.ndarray], np.ndarray] | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """One epoch of shuffled ``(images, rows)`` batches, augmented per image.
-
-    ``rows`` are int labels ``(N,)`` or float target rows ``(N, D)`` (soft
-    labels, with any cached teacher probabilities beside them).
-    """
-    order = rng.permutation(len(rows))
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
-        chunk = images[index]
-        if augment is not None:
-            chunk = np.stack([augment(image) for image in chunk])
-        yield chunk, rows[index]
-
-
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                batches: Iterator[tuple[np.ndarray, np.ndarray]], *, mixer: Any, device: torch.device,
+                batches: Iterator[tuple[torch.Tensor, torch.Tensor]], *, device: torch.device,
                 approach: str, teaching: Any = None) -> float:
-    """One pass over ``batches``; the mean loss, or NaN/inf as soon as it appears.
+    """One pass over ``batches`` of ``(x, y)`` on the device; the mean loss, or NaN/inf as soon as it appears.
 
     The loss is cross-entropy against the rows (labels or soft targets), or
     ``teaching.loss`` when a teacher takes part.
     """
     set_train_mode(model, approach)
     total, count = 0.0, 0
-    for images, rows in batches:
-        x = to_float_batch(images, device)
-        y = torch.from_numpy(np.asarray(rows, dtype=np.int64 if rows.ndim == 1 else np.float32)).to(device)
-        if mixer is not None:
-            x, y = mixer(x, y)
+    for x, y in batches:
         with autocast(device):
             logits = model(x)
         loss = F.cross_entropy(logits.float(), y) if teaching is None else teaching.loss(logits, x, y)
@@ -163,8 +144,8 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedu
         loss.backward()
         optimizer.step()
         scheduler.step()
-        total += value * len(rows)
-        count += len(rows)
+        total += value * len(y)
+        count += len(y)
     return total / max(count, 1)
 
 
@@ -176,20 +157,16 @@ class Session:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     rng: np.random.Generator
-    augment: Any
-    mixer: Any
+    feed: HostFeed
     device: torch.device
     approach: str
-    images: np.ndarray
-    rows: np.ndarray
     config: TrainConfig
     teaching: Any = None
 
     def train_epoch(self) -> float:
         """One shuffled, augmented, mixed pass over the training rows; the mean loss (NaN/inf if it diverged)."""
-        epoch = batches(self.images, self.rows, self.config.batch_size, self.rng, self.augment)
-        return train_epoch(self.model, self.optimizer, self.scheduler, epoch, mixer=self.mixer,
-                           device=self.device, approach=self.approach, teaching=self.teaching)
+        return train_epoch(self.model, self.optimizer, self.scheduler, self.feed.epoch(), device=self.device,
+                           approach=self.approach, teaching=self.teaching)
 
     def evaluate(self, split: Any) -> Evaluation:
         """The model's accuracy and loss on a split (``.images``, ``.labels``), in eval mode."""
@@ -204,7 +181,7 @@ class Session:
             "numpy_rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
-            "augment": self.augment.state_dict() if self.augment is not None else None,
+            "augment": self.feed.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -216,8 +193,7 @@ class Session:
         torch.set_rng_state(state["torch_rng"].cpu())
         if self.device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu())
-        if self.augment is not None and state.get("augment") is not None:
-            self.augment.load_state_dict(state["augment"])
+        self.feed.load_state_dict(state.get("augment"))
 
 
 def start_session(model_factory: Callable[[], torch.nn.Module], policy: Any, images: np.ndarray,
@@ -236,13 +212,13 @@ def start_session(model_factory: Callable[[], torch.nn.Module], policy: Any, ima
     optimizer = build_optimizer(model, policy, weight_decay=config.weight_decay)
     steps = config.epochs * math.ceil(len(rows) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
-    # One augmentation for the whole run, drawing from the run's generator;
-    # its pending draws are part of state_dict(), so a resumed run draws the same.
-    augment = policy.transform(rng=rng) if policy.num_ops > 0 else None
     num_classes = int(model.head.out_features)
     mixer = policy.batch_mixer(num_classes, rng=rng)
     if teaching is not None:
         teaching.prepare(device)
         rows = teaching.rows(images, rows, num_classes, device=device)
-    return Session(model, optimizer, scheduler, rng, augment, mixer, device, policy.transfer.approach,
-                   images, rows, config, teaching)
+    # One augmentation for the whole run, drawing from the run's generator;
+    # its pending draws are part of state_dict(), so a resumed run draws the same.
+    augment = policy.transform(rng=rng) if policy.num_ops > 0 else None
+    feed = HostFeed(images, rows, config.batch_size, rng, augment, mixer, device)
+    return Session(model, optimizer, scheduler, rng, feed, device, policy.transfer.approach, config, teaching)

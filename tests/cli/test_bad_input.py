@@ -54,6 +54,8 @@ def _snapshot(tmp_path):
     (("--sampler", "bayes"), ["sampler", "bayes"]),
     (("--storage", "not-a-url"), ["not-a-url"]),
     (("--epochs", "2"), ["epochs=1", "epochs=2"]),  # resume with other settings
+    (("--devices", "0,x"), ["devices", "0,x"]),
+    (("--devices", "99"), ["devices", "[99]", "CUDA GPUs"]),  # a GPU this machine does not have
 ])
 def test_bad_run_input_leaves_the_study_untouched(existing, capsys, extra, needles):
     before = _snapshot(existing)

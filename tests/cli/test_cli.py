@@ -12,7 +12,6 @@ import numpy as np
 from policysearch.cli import main
 
 
-
 def _tiles(grid: np.ndarray, rows: int, cols: int, pad: int = 2) -> list[list[np.ndarray]]:
     tile_h = (grid.shape[0] - pad) // rows - pad
     tile_w = (grid.shape[1] - pad) // cols - pad

@@ -1,4 +1,4 @@
-"""`policysearch dashboard` serves a real study over HTTP on loopback."""
+"""`policysearch dashboard` serves a real study over HTTP on loopback: trials, previews, the verdict note."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import sys
 import time
 import urllib.request
 
+import cv2
+import numpy as np
 import optuna
 import pytest
-
 
 
 def _free_port() -> int:
@@ -92,6 +93,63 @@ def test_dashboard_binds_to_loopback_only(study_url):
         _get_json(f"http://127.0.0.1:{port}/api/meta", time.monotonic() + 90)
         addresses = _listening_addresses(port)
         assert addresses == {"0100007F"}, addresses  # 127.0.0.1 only, as the kernel lists it
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _get_bytes(url: str, deadline: float) -> tuple[str, bytes]:
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.headers.get("Content-Type", ""), response.read()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """A tiny real search (two trials and a tiny verdict) on a temporary SQLite file: its URL."""
+    folder = tmp_path_factory.mktemp("searched")
+    url = f"sqlite:///{folder}/search.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "policysearch", "run", "--dataset", "digits", "--model", "tiny-cnn", "--weights",
+         "none", "--image-size", "16", "--train-size", "100", "--val-size", "50", "--epochs", "1", "--trials", "2",
+         "--target-train-size", "100", "--target-epochs", "1", "--final-seeds", "1", "--test-size", "50",
+         "--study", "pics", "--storage", url, "--output-dir", str(folder / "out")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (folder / "artifacts").is_dir()  # beside the SQLite file, where the dashboard looks
+    return url
+
+
+@pytest.mark.slow
+def test_dashboard_serves_each_trials_preview_and_the_verdict_note(searched):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "policysearch", "dashboard", "--storage", searched, "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        study = _get_json(f"http://127.0.0.1:{port}/api/studies", deadline)["study_summaries"][0]
+        detail = _get_json(f"http://127.0.0.1:{port}/api/studies/{study['study_id']}", deadline)
+        trials = [t for t in detail["trials"] if t["state"] == "Complete"]
+        assert len(trials) == 2
+        for trial in trials:
+            [artifact] = trial["artifacts"]
+            assert artifact["filename"] == f"preview-trial-{trial['number']}.png"
+            kind, body = _get_bytes(f"http://127.0.0.1:{port}/artifacts/{study['study_id']}/{trial['trial_id']}/"
+                                    f"{artifact['artifact_id']}", deadline)
+            assert kind == "image/png"
+            image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_UNCHANGED)
+            # 4 rows (one class each) x (original + 5 draws); 16 px tiles upscaled 6x to 96, 2 px padding.
+            assert image.shape == (4 * 98 + 2, 6 * 98 + 2, 3)
+        note = detail["note"]["body"]
+        assert note.startswith("## Verdict: trial ") and "test acc" in note and "no_augmentation" in note
     finally:
         server.terminate()
         server.wait(timeout=30)

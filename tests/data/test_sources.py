@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from _network import resolves  # tests/_network.py
 
 from policysearch.data import (
     FASHION_MNIST_CLASSES,
@@ -17,8 +18,6 @@ from policysearch.data import (
     load_source,
 )
 from policysearch.errors import DataError
-
-from _network import resolves  # tests/_network.py
 
 HAS_FASHION_MNIST = (FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file()
 needs_fashion_mnist = pytest.mark.skipif(not HAS_FASHION_MNIST, reason="needs dataset-fashion-mnist")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from policysearch.data import FASHION_MNIST_DIR, DataWarning, make_splits
-from policysearch.errors import DataError
 from policysearch.data.unlabeled import Unlabeled, load_unlabeled
+from policysearch.errors import DataError
 
 HAS_FASHION_MNIST = (FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file()
 needs_fashion_mnist = pytest.mark.skipif(not HAS_FASHION_MNIST, reason="needs dataset-fashion-mnist")

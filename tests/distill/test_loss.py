@@ -9,7 +9,6 @@ import torch
 from policysearch.distill import DistillationLoss, distillation_loss, distillation_loss_from_probs, soften
 from policysearch.errors import TrainingError
 
-
 STUDENT = [[2.0, -1.0, 0.5], [0.0, 1.5, -0.5], [-2.0, 0.3, 1.0]]
 TEACHER = [[3.0, -2.0, 1.0], [0.5, 0.5, -1.0], [-1.0, -1.0, 2.5]]
 INT_LABELS = [0, 2, 2]

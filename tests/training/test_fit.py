@@ -12,9 +12,8 @@ import torch
 from policysearch import Policy
 from policysearch.distill import Teaching
 from policysearch.errors import TrainingError
-from policysearch.training import FitConfig, TrainingSet, fit
 from policysearch.policy import Mixing, Transfer
-from policysearch.training import evaluate
+from policysearch.training import FitConfig, TrainingSet, evaluate, fit
 
 POLICY = Policy(num_ops=1, magnitude=5, transfer=Transfer("finetune", head_lr=3e-3, backbone_lr=3e-3))
 CONFIG = FitConfig(epochs=3, batch_size=32, seed=0, device="cpu")

@@ -1,0 +1,92 @@
+"""Backbones from other packages, through the entry point group ``policysearch.backbones``.
+
+A package adds a backbone by naming a builder in its ``pyproject.toml``::
+
+    [project.entry-points."policysearch.backbones"]
+    myplugin-net = "myplugin.nets:build"
+
+The entry point's name is the backbone name; its object is a builder with
+the contract of the built-in ones (:mod:`policysearch.models.base`):
+``build(weights: str | None) -> Backbone``, called with ``"DEFAULT"`` for its
+pretrained weights or ``None`` for random initialisation (a weights file is
+loaded afterwards by :func:`~policysearch.models.build_model`). Built-in
+names (ours, ``timm:NAME``, torchvision's) win over a plugin's. Entry points
+are read when a name is looked up, never cached: installing a plugin needs no
+restart, and ``import policysearch.models`` reads no package metadata.
+
+Example:
+    >>> plugin_builder("no-such-plugin-net") is None
+    True
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+from policysearch.errors import ModelError, first_line
+from policysearch.models.base import Backbone
+
+__all__ = ["BACKBONE_GROUP", "plugin_names", "plugin_builder"]
+
+BACKBONE_GROUP = "policysearch.backbones"
+
+
+def _entry_points(name: str | None = None) -> list:  # -> list of importlib.metadata.EntryPoint
+    # Imported here: importlib.metadata is not free to import, and only plugin lookups need it.
+    from importlib.metadata import entry_points
+
+    found = entry_points(group=BACKBONE_GROUP)
+    return [ep for ep in found if name is None or ep.name == name]
+
+
+def plugin_names() -> list[str]:
+    """The backbone names installed plugins offer, sorted (their code is not imported).
+
+    Example:
+        >>> isinstance(plugin_names(), list)
+        True
+    """
+    return sorted({ep.name for ep in _entry_points()})
+
+
+def _checked(builder: Callable[..., object], where: str) -> Callable[[str | None], Backbone]:
+    """``builder`` with its result checked: a plugin's mistake is named, in one line."""
+
+    def build(weights: str | None) -> Backbone:
+        built = builder(weights)
+        if not isinstance(built, Backbone):
+            raise ModelError(f"{where} returned {type(built).__name__}, not a policysearch.models.Backbone")
+        return built
+
+    return build
+
+
+def plugin_builder(name: str) -> Callable[[str | None], Backbone] | None:
+    """The builder an installed plugin registers as ``name``, or None if none does.
+
+    Raises :class:`~policysearch.errors.ModelError`, naming the entry point,
+    when two plugins claim the name or the object cannot be imported or is
+    not a one-argument callable.
+    """
+    found = _entry_points(name)
+    if not found:
+        return None
+    if len({ep.value for ep in found}) > 1:
+        values = ", ".join(sorted(repr(ep.value) for ep in found))
+        raise ModelError(f"backbone {name!r} is claimed by several {BACKBONE_GROUP} entry points: {values}")
+    ep = found[0]
+    where = f"plugin backbone {name!r} (entry point {ep.name} = {ep.value} in {BACKBONE_GROUP})"
+    try:
+        builder = ep.load()
+    except Exception as exc:  # a plugin's import can fail in any way; each means "this plugin is broken"
+        raise ModelError(f"cannot load {where}: {type(exc).__name__}: {first_line(exc)}") from exc
+    if not callable(builder):
+        raise ModelError(f"{where} is a {type(builder).__name__}, not a builder function (weights) -> Backbone")
+    try:
+        inspect.signature(builder).bind(None)
+    except TypeError:
+        raise ModelError(f"{where} should take one argument (weights: 'DEFAULT' or None)") from None
+    except ValueError:  # no signature to read (some builtins): let the call decide
+        pass
+    return _checked(builder, where)

@@ -1,0 +1,90 @@
+"""How training batches reach the model.
+
+* :class:`HostFeed` (the CPU path, and the reference): numpy batches,
+  augmented image by image with the OpenCV ops. A producer thread prepares
+  the next batch (shuffle order, augmentation, the batch's mixing draws)
+  while the model trains on this one; OpenCV and torch both release the GIL,
+  so the two overlap. The producer is the only user of the run's generator
+  during an epoch and draws in batch order, so a seed gives the same run as
+  drawing inline (and the same as before the producer existed).
+
+Example:
+    >>> import numpy as np, torch
+    >>> rows = np.arange(6) % 2
+    >>> feed = HostFeed(np.zeros((6, 8, 8, 3), np.uint8), rows, 4, np.random.default_rng(0), None, None,
+    ...                 torch.device("cpu"))
+    >>> [tuple(x.shape) for x, _ in feed.epoch()]
+    [(4, 3, 8, 8), (2, 3, 8, 8)]
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from policysearch.training.devices import to_float_batch
+
+__all__ = ["HostFeed", "ahead"]
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def ahead(items: Iterator[Any]) -> Iterator[Any]:
+    """``items``, each prepared by a worker thread while the caller uses the previous one.
+
+    Order is kept; an exception in the producer reaches the caller at that
+    item; a caller that stops early waits for the one item in progress.
+
+    Example:
+        >>> list(ahead(iter(range(3))))
+        [0, 1, 2]
+    """
+    end = object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="policysearch-feed") as pool:
+        pending = pool.submit(next, items, end)
+        while (item := pending.result()) is not end:
+            pending = pool.submit(next, items, end)
+            yield item
+
+
+def _rows_tensor(rows: np.ndarray) -> torch.Tensor:
+    """Int labels (N,) or float target rows (N, D) as the loss wants them."""
+    return torch.from_numpy(np.asarray(rows, dtype=np.int64 if rows.ndim == 1 else np.float32))
+
+
+class HostFeed:
+    """Shuffled numpy batches, augmented per image on the CPU one batch ahead (see the module docstring)."""
+
+    def __init__(self, images: np.ndarray, rows: np.ndarray, batch_size: int, rng: np.random.Generator,
+                 augment: Any, mixer: Any, device: torch.device) -> None:
+        self.images, self.rows, self.batch_size = images, rows, batch_size
+        self.rng, self.augment, self.mixer, self.device = rng, augment, mixer, device
+
+    def _prepared(self) -> Iterator[tuple[np.ndarray, np.ndarray, Any]]:
+        # Every draw of an epoch, in this order: the shuffle, then per batch
+        # its augmentations and its mixing choices.
+        order = self.rng.permutation(len(self.rows))
+        for start in range(0, len(order), self.batch_size):
+            index = order[start : start + self.batch_size]
+            chunk = self.images[index]
+            if self.augment is not None:
+                chunk = np.stack([self.augment(image) for image in chunk])
+            draw = None if self.mixer is None else self.mixer.draw(len(index), *chunk.shape[1:3])
+            yield chunk, self.rows[index], draw
+
+    def epoch(self) -> Iterator[Batch]:
+        """One epoch of ``(x, y)``: float NCHW channels-last images and their rows, on the device."""
+        for chunk, rows, draw in ahead(self._prepared()):
+            x, y = to_float_batch(chunk, self.device), _rows_tensor(rows).to(self.device)
+            yield (x, y) if self.mixer is None else self.mixer.apply(x, y, draw)
+
+    def state_dict(self) -> Any:
+        """The augmentation's pending draws (None without augmentation)."""
+        return None if self.augment is None else self.augment.state_dict()
+
+    def load_state_dict(self, state: Any) -> None:
+        if self.augment is not None and state is not None:
+            self.augment.load_state_dict(state)
