@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "policysearch"
 
 # package (first component under policysearch) -> layer; higher may import lower.
 LAYERS = {
-    "errors": 0, "_checks": 0, "_io": 0,
+    "errors": 0, "_checks": 0, "_io": 0, "_plugins": 0,
     "augment": 1, "ops": 1, "data": 1,
     "policy": 2, "models": 2,
     "training": 3,

@@ -42,6 +42,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from policysearch._plugins import load_plugin, names_in_group
 from policysearch.data.images import (
     DEFAULT_FOLDER_IMAGE_SIZE,
     IMAGE_EXTENSIONS,
@@ -189,30 +190,13 @@ _CARVES_TEST = frozenset({"imagefolder", "digits"})
 SOURCE_GROUP = "policysearch.sources"  # entry points of plugin sources (see the module docstring)
 
 
-def _source_entry_points(name: str | None = None) -> list:  # -> list of importlib.metadata.EntryPoint
-    # Read at each lookup, never cached: a plugin installed meanwhile is seen without a restart.
-    from importlib.metadata import entry_points
-
-    return [ep for ep in entry_points(group=SOURCE_GROUP) if name is None or ep.name == name]
-
-
 def _plugin_source(name: str) -> Callable[..., Source] | None:
     """The loader an installed plugin registers as ``name`` (None if none does), checked in one line."""
-    found = _source_entry_points(name)
-    if not found:
-        return None
-    if len({ep.value for ep in found}) > 1:
-        values = ", ".join(sorted(repr(ep.value) for ep in found))
-        raise DataError(f"dataset {name!r} is claimed by several {SOURCE_GROUP} entry points: {values}")
-    ep = found[0]
-    where = f"plugin dataset {name!r} (entry point {ep.name} = {ep.value} in {SOURCE_GROUP})"
-    try:
-        loader = ep.load()
-    except Exception as exc:  # a plugin's import can fail in any way; each means "this plugin is broken"
-        raise DataError(f"cannot load {where}: {type(exc).__name__}: {first_line(exc)}") from exc
     contract = "(arg, image_size, cache_dir, *, test_fraction) -> Source"
-    if not callable(loader):
-        raise DataError(f"{where} is a {type(loader).__name__}, not a loader {contract}")
+    plugin = load_plugin(SOURCE_GROUP, name, "dataset", DataError, f"a loader {contract}")
+    if plugin is None:
+        return None
+    loader, where = plugin
     try:
         inspect.signature(loader).bind("", None, Path(), test_fraction=CARVED_TEST_FRACTION)
     except TypeError:
@@ -236,7 +220,7 @@ def available_sources() -> list[str]:
         >>> available_sources()[:2]
         ['fashion-mnist', 'imagefolder:PATH']
     """
-    plugins = sorted({ep.name for ep in _source_entry_points()} - SOURCES.keys())
+    plugins = [name for name in names_in_group(SOURCE_GROUP) if name not in SOURCES]
     return [*(f"{name}:PATH" if name in _TAKES_ARGUMENT else name for name in SOURCES), *plugins]
 
 

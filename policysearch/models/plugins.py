@@ -24,20 +24,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-from policysearch.errors import ModelError, first_line
+from policysearch._plugins import load_plugin, names_in_group
+from policysearch.errors import ModelError
 from policysearch.models.base import Backbone
 
 __all__ = ["BACKBONE_GROUP", "plugin_names", "plugin_builder"]
 
 BACKBONE_GROUP = "policysearch.backbones"
-
-
-def _entry_points(name: str | None = None) -> list:  # -> list of importlib.metadata.EntryPoint
-    # Imported here: importlib.metadata is not free to import, and only plugin lookups need it.
-    from importlib.metadata import entry_points
-
-    found = entry_points(group=BACKBONE_GROUP)
-    return [ep for ep in found if name is None or ep.name == name]
 
 
 def plugin_names() -> list[str]:
@@ -47,7 +40,7 @@ def plugin_names() -> list[str]:
         >>> isinstance(plugin_names(), list)
         True
     """
-    return sorted({ep.name for ep in _entry_points()})
+    return names_in_group(BACKBONE_GROUP)
 
 
 def _checked(builder: Callable[..., object], where: str) -> Callable[[str | None], Backbone]:
@@ -69,20 +62,11 @@ def plugin_builder(name: str) -> Callable[[str | None], Backbone] | None:
     when two plugins claim the name or the object cannot be imported or is
     not a one-argument callable.
     """
-    found = _entry_points(name)
-    if not found:
+    plugin = load_plugin(BACKBONE_GROUP, name, "backbone", ModelError,
+                                  "a builder function (weights) -> Backbone")
+    if plugin is None:
         return None
-    if len({ep.value for ep in found}) > 1:
-        values = ", ".join(sorted(repr(ep.value) for ep in found))
-        raise ModelError(f"backbone {name!r} is claimed by several {BACKBONE_GROUP} entry points: {values}")
-    ep = found[0]
-    where = f"plugin backbone {name!r} (entry point {ep.name} = {ep.value} in {BACKBONE_GROUP})"
-    try:
-        builder = ep.load()
-    except Exception as exc:  # a plugin's import can fail in any way; each means "this plugin is broken"
-        raise ModelError(f"cannot load {where}: {type(exc).__name__}: {first_line(exc)}") from exc
-    if not callable(builder):
-        raise ModelError(f"{where} is a {type(builder).__name__}, not a builder function (weights) -> Backbone")
+    builder, where = plugin
     try:
         inspect.signature(builder).bind(None)
     except TypeError:
