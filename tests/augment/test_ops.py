@@ -57,6 +57,34 @@ def tv_value(name: str, magnitude: int, num_bins: int, height: int, width: int,
     return -value if signed and sign < 0 else value
 
 
+def rounding_ties(name: str, value: float, height: int, width: int) -> np.ndarray:
+    """Pixels whose source coordinate lies (within 1e-4) halfway between two pixels.
+
+    There nearest-neighbour sampling may go either way: torchvision computes the
+    grid in float32, and which side of the tie it lands on depends on the CPU's
+    vector code path (the same torch release rounds some differently on another
+    machine). Off these ties the sample is unambiguous and must match.
+    """
+    if name not in GEOMETRIC or name.startswith("Translate"):
+        return np.zeros((height, width), bool)
+    matrix = geometry._pixel_matrix(name, value, height, width)
+    yy, xx = np.mgrid[:height, :width]
+    ties = np.zeros((height, width), bool)
+    for row in matrix:
+        coordinate = row[0] * xx + row[1] * yy + row[2]
+        ties |= np.abs(coordinate - np.floor(coordinate) - 0.5) < 1e-4
+    return ties
+
+
+def assert_same_samples(ours: np.ndarray, theirs: np.ndarray, name: str, value: float, label: str) -> None:
+    """Nearest warps: every pixel off a rounding tie identical, and 97% of all pixels."""
+    height, width = ours.shape[:2]
+    differ = (ours != theirs).reshape(height, width, -1).any(axis=-1)
+    off_tie = differ & ~rounding_ties(name, value, height, width)
+    assert not off_tie.any(), f"{label}: {int(off_tie.sum())} pixels off a rounding tie differ"
+    assert differ.mean() <= 0.03, f"{label}: {differ.mean():.2%} of pixels differ"
+
+
 def tv_apply(image: np.ndarray, name: str, value: float | None,
              interpolation=NEAREST, fill=None) -> np.ndarray:
     """torchvision v2 on the CxHxW uint8 tensor of ``image``, as RandAugment calls it."""
@@ -108,8 +136,7 @@ def test_matches_torchvision(name: str, magnitude: int, sign: int, kind: str) ->
     assert ours.shape == theirs.shape and ours.dtype == np.uint8
     error = np.abs(ours.astype(np.int16) - theirs.astype(np.int16))
     if name in GEOMETRIC:  # nearest, fill 0
-        same = float(np.mean(error.reshape(height, width, -1).max(axis=-1) == 0))
-        assert same >= 0.99, f"{name}: only {same:.2%} of pixels identical"
+        assert_same_samples(ours, theirs, name, value, name)
     else:  # the issue asks for 1 level on average; we are exact up to float rounding order
         differ = float(np.mean(error > 0))
         assert error.mean() <= 1.0 and error.max() <= 1 and differ <= 0.05, (
