@@ -30,12 +30,12 @@ TRAIN_SIZE, VAL_SIZE, EPOCHS, BATCH = 1000, 200, 3, 64
 TARGET_RATIO = 1.15
 
 
-def floor_seconds(policy: Policy, factory, splits, device: torch.device) -> float:
+def floor_seconds(policy: Policy, factory, splits, device: torch.device, epochs: int = EPOCHS) -> float:
     """The same optimizer steps on tensors made before the clock starts."""
     torch.manual_seed(0)
     model = factory().to(device, memory_format=torch.channels_last)  # as the proxy runs it
     optimizer = build_optimizer(model, policy)
-    steps = EPOCHS * math.ceil(TRAIN_SIZE / BATCH)
+    steps = epochs * math.ceil(TRAIN_SIZE / BATCH)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     batches = [
         (to_float_batch(splits.train.images[i : i + BATCH], device),

@@ -20,6 +20,7 @@ from policysearch.training.loop import (
     evaluate,
     set_train_mode,
     start_session,
+    train_and_score,
     train_epoch,
 )
 from policysearch.training.proxy import ProxyResult, Report, proxy_finetune
@@ -28,5 +29,5 @@ from policysearch.training.teachers import check_teacher, load_teacher
 
 __all__ = ["DEVICES", "TRAINING_FIELDS", "TrainConfig", "FitConfig", "resolve_device", "to_float_batch", "autocast",
            "Session", "start_session", "Evaluation", "evaluate", "build_optimizer", "set_train_mode",
-           "train_epoch", "ProxyResult", "Report", "proxy_finetune", "FitResult", "TrainingSet", "fit", "RUN_FILES",
+           "train_epoch", "train_and_score", "ProxyResult", "Report", "proxy_finetune", "FitResult", "TrainingSet", "fit", "RUN_FILES",
            "load_teacher", "check_teacher"]

@@ -21,9 +21,10 @@ from types import MappingProxyType
 from policysearch._checks import COUNT, SEED, Rule, check_fields
 from policysearch.errors import TrainingError
 
-__all__ = ["DEVICES", "TRAINING_FIELDS", "TrainConfig", "FitConfig"]
+__all__ = ["DEVICES", "AUGMENT_PLACES", "TRAINING_FIELDS", "TrainConfig", "FitConfig"]
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+AUGMENT_PLACES = ("auto", "host", "device")  # auto: on the device for CUDA/MPS, OpenCV on the host for the CPU
 
 TRAINING_FIELDS = MappingProxyType({
     "epochs": COUNT,
@@ -32,6 +33,7 @@ TRAINING_FIELDS = MappingProxyType({
     "weight_decay": Rule("number", low=0.0),
     "seed": SEED,
     "device": Rule("choice", choices=DEVICES),
+    "augment_on": Rule("choice", choices=AUGMENT_PLACES),
 })
 
 
@@ -45,6 +47,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     seed: int = 0
     device: str = "auto"
+    augment_on: str = "auto"  # where batches are augmented: see policysearch.training.feeding
 
     def __post_init__(self) -> None:
         check_fields(self, TRAINING_FIELDS, error=TrainingError)

@@ -7,6 +7,16 @@
   so the two overlap. The producer is the only user of the run's generator
   during an epoch and draws in batch order, so a seed gives the same run as
   drawing inline (and the same as before the producer existed).
+* :class:`DeviceFeed` (the GPU path, after airbench): the training split
+  lives on the device as one uint8 NxCxHxW tensor; shuffling, batching and
+  augmentation (:mod:`policysearch.augment.batched`, a fresh op, sign and bin
+  per image) run there, and nothing is copied per batch. Its draws come from
+  a torch generator on the device, seeded by one draw from the run's numpy
+  generator, so a seed still gives the same run on the same device.
+
+:func:`make_feed` chooses: ``augment_on="auto"`` is the device path on CUDA
+and MPS and the host path on the CPU; ``"host"`` and ``"device"`` force one
+(``"device"`` on the CPU runs the batched ops there, as the tests do).
 
 Example:
     >>> import numpy as np, torch
@@ -25,9 +35,10 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from policysearch.augment.batched import BatchedRandAugment, BatchedTrivialAugmentWide
 from policysearch.training.devices import to_float_batch
 
-__all__ = ["HostFeed", "ahead"]
+__all__ = ["HostFeed", "DeviceFeed", "make_feed", "device_augment", "ahead"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -88,3 +99,67 @@ class HostFeed:
     def load_state_dict(self, state: Any) -> None:
         if self.augment is not None and state is not None:
             self.augment.load_state_dict(state)
+
+
+def device_augment(policy: Any, generator: torch.Generator) -> Any:
+    """The policy's per-image augmentation as a batched augmenter drawing from ``generator``.
+
+    Example:
+        >>> from policysearch.policy import Policy
+        >>> type(device_augment(Policy(kind="trivialaugment"), torch.Generator())).__name__
+        'BatchedTrivialAugmentWide'
+    """
+    settings = dict(ops=policy.ops, num_bins=policy.num_magnitude_bins, interpolation=policy.interpolation,
+                    fill=policy.fill, generator=generator)
+    if policy.kind == "trivialaugment":
+        return BatchedTrivialAugmentWide(**settings)
+    return BatchedRandAugment(policy.num_ops, policy.magnitude, **settings)
+
+
+class DeviceFeed:
+    """Shuffled batches cut, augmented and mixed on the device from one resident uint8 tensor."""
+
+    def __init__(self, images: np.ndarray, rows: np.ndarray, batch_size: int, rng: np.random.Generator,
+                 policy: Any, mixer: Any, device: torch.device) -> None:
+        hwc = images if images.ndim == 4 else images[..., None]
+        self.images = torch.from_numpy(np.ascontiguousarray(hwc)).to(device).permute(0, 3, 1, 2).contiguous()
+        self.rows = _rows_tensor(rows).to(device)
+        self.batch_size, self.mixer, self.device = batch_size, mixer, device
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(int(rng.integers(2**62)))  # one draw: the run's seed decides every later one
+        self.augment = device_augment(policy, self.generator) if policy.num_ops > 0 else None
+
+    def epoch(self) -> Iterator[Batch]:
+        """One epoch of ``(x, y)``: float NCHW channels-last images in [0, 1] and their rows, on the device."""
+        count = self.images.shape[0]
+        order = torch.randperm(count, generator=self.generator, device=self.device)
+        for start in range(0, count, self.batch_size):
+            index = order[start : start + self.batch_size]
+            chunk = self.images.index_select(0, index)
+            if self.augment is not None:
+                chunk = self.augment(chunk)
+            x = chunk.float().div_(255.0).contiguous(memory_format=torch.channels_last)
+            y = self.rows.index_select(0, index)
+            if self.mixer is not None:
+                x, y = self.mixer.apply(x, y, self.mixer.draw(len(index), *chunk.shape[2:]))
+            yield x, y
+
+    def state_dict(self) -> Any:
+        """The device generator's state: every later shuffle and augmentation draw follows from it."""
+        return {"device_generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: Any) -> None:
+        if isinstance(state, dict) and "device_generator" in state:
+            self.generator.set_state(state["device_generator"].cpu())
+
+
+def make_feed(augment_on: str, images: np.ndarray, rows: np.ndarray, batch_size: int, rng: np.random.Generator,
+              policy: Any, mixer: Any, device: torch.device) -> Any:
+    """The feed for ``augment_on`` (see the module docstring) on ``device``."""
+    on_device = augment_on == "device" or (augment_on == "auto" and device.type in ("cuda", "mps"))
+    if on_device:
+        return DeviceFeed(images, rows, batch_size, rng, policy, mixer, device)
+    # One augmentation for the whole run, drawing from the run's generator;
+    # its pending draws are part of the session's state, so a resumed run draws the same.
+    augment = policy.transform(rng=rng) if policy.num_ops > 0 else None
+    return HostFeed(images, rows, batch_size, rng, augment, mixer, device)

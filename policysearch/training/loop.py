@@ -41,10 +41,10 @@ import torch.nn.functional as F
 
 from policysearch.training.config import TrainConfig
 from policysearch.training.devices import autocast, resolve_device, to_float_batch
-from policysearch.training.feeding import HostFeed
+from policysearch.training.feeding import DeviceFeed, HostFeed, make_feed
 
 __all__ = ["Session", "start_session", "Evaluation", "evaluate", "build_optimizer", "set_train_mode",
-           "train_epoch"]
+           "train_epoch", "train_and_score"]
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class Session:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     rng: np.random.Generator
-    feed: HostFeed
+    feed: HostFeed | DeviceFeed
     device: torch.device
     approach: str
     config: TrainConfig
@@ -217,8 +217,19 @@ def start_session(model_factory: Callable[[], torch.nn.Module], policy: Any, ima
     if teaching is not None:
         teaching.prepare(device)
         rows = teaching.rows(images, rows, num_classes, device=device)
-    # One augmentation for the whole run, drawing from the run's generator;
-    # its pending draws are part of state_dict(), so a resumed run draws the same.
-    augment = policy.transform(rng=rng) if policy.num_ops > 0 else None
-    feed = HostFeed(images, rows, config.batch_size, rng, augment, mixer, device)
+    feed = make_feed(config.augment_on, images, rows, config.batch_size, rng, policy, mixer, device)
     return Session(model, optimizer, scheduler, rng, feed, device, policy.transfer.approach, config, teaching)
+
+
+def train_and_score(model_factory: Callable[[], torch.nn.Module], policy: Any, train: Any, scored: Any,
+                    config: TrainConfig, *, teaching: Any = None) -> float:
+    """Train a fresh model on ``train`` for ``config.epochs``, then its accuracy on ``scored`` (evaluated once).
+
+    A run whose loss diverges scores 0: the policy failed to train at that
+    budget, and a comparison must count that, not skip it.
+    """
+    session = start_session(model_factory, policy, train.images, train.labels, config, teaching=teaching)
+    for _ in range(config.epochs):
+        if not math.isfinite(session.train_epoch()):
+            return 0.0
+    return session.evaluate(scored).accuracy

@@ -144,3 +144,19 @@ def test_bad_input_is_one_clear_error():
         BatchedRandAugment(2, 31)
     with pytest.raises(PolicyError, match="generator"):
         BatchedRandAugment(2, 9, generator=-1)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", TORCHVISION_OPS)
+def test_each_op_on_the_gpu_equals_the_cpu_batched_path(name):
+    image = IMAGES["large"]
+    height, width = image.shape[:2]
+    batch = to_batch(image).repeat(4, 1, 1, 1)
+    values = [get_op(name).value(m, 31, height, width, s) for m, s in ((0, 1), (9, -1), (20, 1), (30, -1))]
+    values = None if values[0] is None else values
+    cpu = apply_batched_op(batch, name, values)
+    gpu = apply_batched_op(batch.cuda(), name, None if values is None else torch.tensor(values).cuda()).cpu()
+    differ = (cpu != gpu).any(dim=1).float().mean().item()
+    assert differ <= (0.03 if name in GEOMETRIC else 0.0), (name, differ)
+    assert (cpu.int() - gpu.int()).abs().max() <= (255 if name in GEOMETRIC else 1), name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -51,3 +53,84 @@ def test_ahead_keeps_order_and_passes_errors_on():
         for item in ahead(items()):
             seen.append(item)
     assert seen == [0, 1, 2]
+
+
+# ---------------------------------------------------------------- the device feed (batched path), on CPU here
+from policysearch.training import TrainConfig, proxy_finetune, start_session  # noqa: E402
+from policysearch.training.feeding import DeviceFeed, make_feed  # noqa: E402
+
+
+def test_the_device_feed_keeps_the_split_resident_and_is_seeded(digits_splits):
+    train = digits_splits(200, 100).train
+    images, policy = train.images, Policy(kind="trivialaugment", mixing=Mixing("cutmix", prob=0.5))
+
+    def epoch(seed):
+        rng = np.random.default_rng(seed)
+        feed = DeviceFeed(images, train.labels, 32, rng, policy, policy.batch_mixer(10, rng=rng), torch.device("cpu"))
+        assert feed.images.dtype == torch.uint8 and tuple(feed.images.shape) == (200, 1, 16, 16)
+        return [(x.clone(), y.clone()) for x, y in feed.epoch()]
+
+    first, again, other = epoch(3), epoch(3), epoch(4)
+    assert [tuple(x.shape) for x, _ in first] == [(32, 1, 16, 16)] * 6 + [(8, 1, 16, 16)]
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, again))
+    assert not torch.equal(first[0][0], other[0][0])
+    seen = torch.cat([x for x, _ in first]).flatten(1)
+    plain = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255).flatten(1)
+    # Every image was augmented on its own: most batch rows match no original image.
+    assert (torch.cdist(seen, plain).min(dim=1).values > 1e-6).float().mean() > 0.5
+
+
+def test_auto_augments_on_the_host_for_the_cpu_and_on_the_device_when_asked(digits_splits):
+    train = digits_splits(200, 100).train
+    args = (train.images, train.labels, 32, np.random.default_rng(0), Policy(), None, torch.device("cpu"))
+    assert type(make_feed("auto", *args)).__name__ == "HostFeed"
+    assert type(make_feed("host", *args)).__name__ == "HostFeed"
+    assert type(make_feed("device", *args)).__name__ == "DeviceFeed"
+
+
+def test_a_device_feed_session_resumes_bit_identically(digits_splits, tiny_cnn):
+    splits = digits_splits(200, 100)
+    config = TrainConfig(epochs=2, batch_size=32, seed=2, device="cpu", augment_on="device")
+    policy = Policy(num_ops=2, magnitude=12)
+    straight = start_session(tiny_cnn, policy, splits.train.images, splits.train.labels, config)
+    straight.train_epoch()
+    state = copy.deepcopy(straight.state_dict())  # the live tensors move on with the next epoch
+    straight.train_epoch()
+    resumed = start_session(tiny_cnn, policy, splits.train.images, splits.train.labels, config)
+    resumed.load_state_dict(state)
+    resumed.train_epoch()
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.slow
+def test_batched_and_opencv_paths_reach_the_same_accuracy_in_distribution(digits_splits, tiny_cnn):
+    # Same policy, same seeds: the two paths draw differently but from the same distribution,
+    # so their validation accuracies agree within seed noise.
+    splits = digits_splits(400, 300)
+    policy = Policy(num_ops=2, magnitude=9, transfer=Policy().transfer.__class__("finetune", head_lr=1e-2,
+                                                                                   backbone_lr=1e-2))
+    scores = {}
+    for place in ("host", "device"):
+        scores[place] = [proxy_finetune(policy, tiny_cnn, splits.train, splits.val,
+                                        TrainConfig(epochs=4, batch_size=32, seed=seed, device="cpu",
+                                                    augment_on=place)).val_accuracy for seed in range(4)]
+    host, device = np.mean(scores["host"]), np.mean(scores["device"])
+    spread = max(np.std(scores["host"]), np.std(scores["device"]), 0.01)
+    assert host > 0.5 and device > 0.5, scores  # both learn (10 classes: chance is 0.1)
+    assert abs(host - device) <= 3 * spread, scores
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_cuda_the_proxy_trains_from_the_resident_split(digits_splits, tiny_cnn):
+    splits = digits_splits(400, 300)
+    policy = Policy(num_ops=2, magnitude=9, transfer=Policy().transfer.__class__("finetune", head_lr=1e-2,
+                                                                                   backbone_lr=1e-2))
+    config = TrainConfig(epochs=4, batch_size=32, seed=0, device="cuda")
+    session = start_session(tiny_cnn, policy, splits.train.images, splits.train.labels, config)
+    assert type(session.feed).__name__ == "DeviceFeed" and session.feed.images.is_cuda
+    result = proxy_finetune(policy, tiny_cnn, splits.train, splits.val, config)
+    again = proxy_finetune(policy, tiny_cnn, splits.train, splits.val, config)
+    assert result.device == "cuda" and result.val_accuracy > 0.5
+    assert abs(result.val_accuracy - again.val_accuracy) <= 0.02  # seeded (cuDNN may reorder sums)
