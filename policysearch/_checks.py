@@ -36,6 +36,7 @@ __all__ = [
     "check_str_map",
     "check_final_check",
     "check_verdict",
+    "check_rung",
     "Rule",
     "COUNT",
     "SEED",
@@ -219,6 +220,19 @@ def check_verdict(name: str, value: Any) -> dict[str, Any]:
         "spread": check_number(f"{name}.spread", mapping["spread"], low=0.0),
         "beats": mapping["beats"],
         "line": check_str(f"{name}.line", mapping["line"]),
+    }
+
+
+_RUNG_KEYS = ("budget", "value", "candidates")
+
+
+def check_rung(name: str, value: Any) -> dict[str, Any]:
+    """A promotion rung: its budget, the picked policy's value, and each candidate's value by trial."""
+    mapping = check_mapping(name, value, allowed=_RUNG_KEYS, required=_RUNG_KEYS)
+    return {
+        "budget": check_scalar_map(f"{name}.budget", mapping["budget"]),
+        "value": check_number(f"{name}.value", mapping["value"]),
+        "candidates": check_number_map(f"{name}.candidates", mapping["candidates"]),
     }
 
 

@@ -33,8 +33,9 @@ RUN_FLAGS: dict[str, tuple[Any, str]] = {
     "seeds": (int, "proxy runs averaged per trial"),
     "final-seeds": (int, "runs per policy in the verdict (default 2)"),
     "sampler": (str, "tpe | random | grid"),
-    "pruner": (str, "median | hyperband | none"),
+    "pruner": (str, "percentile (bottom quarter, the default) | median | hyperband | none"),
     "device": (str, "auto | cpu | cuda | mps"),
+    "augment-on": (str, "auto | host | device: where batches are augmented (auto: the device for CUDA/MPS)"),
     "seed": (int, "seed for splits, sampler and training"),
     "output-dir": (str, "where studies/<study>/best_policy.json goes (default studies)"),
     "jobs": (int, "worker processes on this machine, sharing the study (default 1); on CUDA they share the GPU"),
@@ -46,6 +47,10 @@ RUN_FLAGS: dict[str, tuple[Any, str]] = {
     "target-epochs": (int, "the training the policy is for: epochs (default 4)"),
     "target-model": (str, "the training the policy is for: backbone (default: --model)"),
     "target-image-size": (int, "the training the policy is for: image size (default: --image-size)"),
+    "rung-candidates": (int, "the proxy's best K policies trained again nearer the target to pick the answer "
+                             "(default 3; 0: none)"),
+    "rung-train-size": (int, "rung training images (default: half the target's, at least --train-size)"),
+    "rung-val-size": (int, "rung validation images, from the training pool (default 2000)"),
 }
 
 

@@ -125,6 +125,8 @@ class Score:
     final_check: Mapping[str, Mapping[str, Any]] | None = field(default=None, hash=False)
     # The target-budget verdict: its budget, the per-policy table, the line (see search/verdict.py).
     verdict: Mapping[str, Any] | None = field(default=None, hash=False)
+    # The promotion rung that picked this policy: its budget, the pick's value, every candidate's.
+    rung: Mapping[str, Any] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         checks.check_str("score.metric", self.metric)
@@ -140,6 +142,8 @@ class Score:
             )
         if self.verdict is not None:
             object.__setattr__(self, "verdict", checks.check_verdict("score.verdict", self.verdict))
+        if self.rung is not None:
+            object.__setattr__(self, "rung", checks.check_rung("score.rung", self.rung))
 
 
 @dataclass(frozen=True)
@@ -233,7 +237,7 @@ class Policy:
             "transfer": _plain(self.transfer),
             # Only in a distilled student's policy: other documents stay as they were.
             **({} if self.distillation is None else {"distillation": _plain(self.distillation)}),
-            "score": None if self.score is None else _plain(self.score),
+            "score": None if self.score is None else _without_empty_rung(_plain(self.score)),
             "provenance": None if self.provenance is None else _plain(self.provenance),
         }
 
@@ -363,6 +367,11 @@ def _check_fill(fill: Any) -> int | tuple[int, ...]:
             checks.check_int("augmentation.fill", value, low=0, high=255)
         return tuple(fill)
     return checks.check_int("augmentation.fill", fill, low=0, high=255)
+
+
+def _without_empty_rung(score: dict[str, Any]) -> dict[str, Any]:
+    # ``rung`` came after the first version-1 files: a score without one is written as they were.
+    return {k: v for k, v in score.items() if k != "rung" or v is not None}
 
 
 def _plain(block: Any) -> dict[str, Any]:

@@ -24,13 +24,14 @@ from policysearch._checks import COUNT, FLAG, Rule, check_fields, show
 from policysearch.data.images import IMAGE_SIZE
 from policysearch.distill.teaching import TEACHER_VIEWS
 from policysearch.errors import ConfigError
+from policysearch.policy import APPROACHES
 from policysearch.search.space import SearchSpace
 from policysearch.training.config import TRAINING_FIELDS
 
 __all__ = ["RunConfig", "load_config", "SAMPLERS", "PRUNERS", "SEARCH_KEYS", "RUN_FIELDS", "HEARTBEAT_INTERVAL"]
 
 SAMPLERS = ("tpe", "random", "grid")
-PRUNERS = ("median", "hyperband", "none")
+PRUNERS = ("percentile", "median", "hyperband", "none")
 # Keys that define what a trial's value means: a resumed study must keep them.
 SEARCH_KEYS = (
     "dataset", "model", "weights", "image_size", "train_size", "val_size", "epochs",
@@ -42,14 +43,16 @@ DISTILL_KEYS = ("teacher", "teacher_view")
 DISTILL_SPACE_KEYS = ("temperature", "alpha")
 # Defaults of the version before the target budget, for the keys whose default changed since:
 # a study it made resumes with them unless the user sets the key.
-LEGACY_DEFAULTS = MappingProxyType({"epochs": 3, "space.kinds": ("randaugment",)})
+LEGACY_DEFAULTS = MappingProxyType({"epochs": 3, "rung_candidates": 0, "space.kinds": ("randaugment",),
+                                    "space.approaches": APPROACHES, "space.head_lr": (1e-4, 3e-2),
+                                    "space.backbone_lr_ratio": (1e-3, 1.0)})
 SETTINGS_FORMAT = 2  # stored with new studies' settings; absent: made by the earlier version
 TARGET_KEYS = ("train_size", "epochs", "model", "image_size")  # the [target] table
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats; 6 missed mark it failed
 
 # Field -> rule; the fields a training run has too are checked by the training layer's rules.
 RUN_FIELDS = MappingProxyType({
-    **{name: TRAINING_FIELDS[name] for name in ("batch_size", "seed", "device")},
+    **{name: TRAINING_FIELDS[name] for name in ("batch_size", "seed", "device", "augment_on")},
     "epochs": TRAINING_FIELDS["epochs"].or_none(),
     "image_size": IMAGE_SIZE,
     "target_image_size": IMAGE_SIZE.or_none(),
@@ -60,7 +63,9 @@ RUN_FIELDS = MappingProxyType({
     "teacher_view": Rule("choice", choices=TEACHER_VIEWS),
     "final": FLAG,
     **{name: COUNT for name in ("train_size", "val_size", "seeds", "trials", "final_seeds", "jobs", "heartbeat",
-                                  "target_train_size", "target_epochs")},
+                                  "target_train_size", "target_epochs", "rung_val_size")},
+    "rung_candidates": Rule("int", low=0),
+    "rung_train_size": COUNT.or_none(),
 })
 
 
@@ -83,8 +88,9 @@ class RunConfig:
     study: str | None = None
     storage: str | None = None
     sampler: str = "tpe"
-    pruner: str = "median"
+    pruner: str = "percentile"
     device: str = "auto"
+    augment_on: str = "auto"  # auto: batched on the device for CUDA/MPS, OpenCV on the host for the CPU
     seed: int = 0
     final: bool = True
     final_seeds: int = 2
@@ -100,6 +106,10 @@ class RunConfig:
     target_epochs: int = 4
     target_model: str | None = None  # None: the search's model
     target_image_size: int | None = None  # None: the search's image size
+    # The promotion rung (search/rung.py): the proxy's best few, trained again nearer the target, pick the answer.
+    rung_candidates: int = 3  # 0: no rung, the best proxy value is the answer
+    rung_train_size: int | None = None  # None: half the target's training images, at least the proxy's
+    rung_val_size: int = 2000
     # Keys the user set (a TOML file or flags); a resumed study made by an earlier
     # version keeps that version's defaults for the others (see with_legacy_defaults).
     explicit: tuple[str, ...] = field(default=(), compare=False)
@@ -142,6 +152,12 @@ class RunConfig:
         return self.storage or f"sqlite:///{Path(self.output_dir) / 'policysearch.db'}"
 
     @property
+    def rung_budget(self) -> tuple[int, int, int]:
+        """The rung's (training images, validation images, epochs): the target's epochs by default."""
+        train = self.rung_train_size or max(self.target_train_size // 2, self.train_size)
+        return train, self.rung_val_size, self.target_epochs
+
+    @property
     def proxy_epochs(self) -> int:
         """Epochs of one proxy trial: ``epochs``, or by default the target's."""
         return self.target_epochs if self.epochs is None else self.epochs
@@ -164,8 +180,11 @@ class RunConfig:
         config = self
         if "epochs" not in self.explicit and self.epochs is None:
             config = replace(config, epochs=LEGACY_DEFAULTS["epochs"])
-        if "space.kinds" not in self.explicit:
-            config = replace(config, space=replace(config.space, kinds=LEGACY_DEFAULTS["space.kinds"]))
+        space = {key.removeprefix("space."): value for key, value in LEGACY_DEFAULTS.items()
+                 if key.startswith("space.") and key not in self.explicit}
+        config = replace(config, space=replace(config.space, **space))
+        if "rung_candidates" not in self.explicit:  # its answer was the best proxy value: keep it so
+            config = replace(config, rung_candidates=LEGACY_DEFAULTS["rung_candidates"])
         return config
 
     def search_settings(self) -> dict[str, Any]:

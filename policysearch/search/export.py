@@ -24,19 +24,28 @@ from policysearch.policy import Policy, Provenance, Score, load_policy
 from policysearch.search.space import BASELINES
 from policysearch.search.storage import redact
 
-__all__ = ["best_trial", "trial_policy", "baseline_trials", "baseline_values", "current_final_check", "current_verdict",
-           "search_image_epochs",
+__all__ = ["best_trial", "best_proxy_trial", "trial_policy", "baseline_trials", "baseline_values", "current_final_check", "current_verdict",
+           "current_rung", "search_image_epochs",
            "export_study", "default_path"]
 
 BUDGET_KEYS = ("train_size", "val_size", "epochs", "batch_size", "seeds")
 
 
 def best_trial(study: Any) -> Any:
-    """The best completed trial, or a :class:`StorageError` when there is none yet."""
+    """The search's answer: the promotion rung's pick when the study ran one, else the best proxy value.
 
+    A :class:`StorageError` when no trial has completed yet.
+    """
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise StorageError(f"study {study.study_name!r} has no completed trial yet")
+    picked = (study.user_attrs.get("rung") or {}).get("pick")
+    chosen = next((t for t in complete if t.number == picked), None)
+    return chosen or best_proxy_trial(complete)
+
+
+def best_proxy_trial(complete: list[Any]) -> Any:
+    """The completed trial with the highest proxy value (the earlier one on a tie)."""
     return max(complete, key=lambda t: (t.value, -t.number))
 
 
@@ -90,10 +99,24 @@ def _for_current_best(study: Any, name: str) -> dict[str, Any] | None:
 
 
 def search_image_epochs(study: Any) -> int:
-    """What the study's trials cost: training images times epochs run (every seed's), summed over trials."""
+    """What the search cost: training images times epochs run (every seed's), summed over trials,
+    plus each promotion-rung training."""
     settings = study.user_attrs.get("settings", {})
     per_epoch = int(settings.get("train_size", 0))
-    return sum(int(t.user_attrs.get("epochs_run", 0)) * per_epoch for t in study.get_trials(deepcopy=False))
+    trials = sum(int(t.user_attrs.get("epochs_run", 0)) * per_epoch for t in study.get_trials(deepcopy=False))
+    rung = study.user_attrs.get("rung") or {}
+    budget = rung.get("budget") or {}
+    return trials + len(rung.get("scores") or {}) * int(budget.get("train_size", 0)) * int(budget.get("epochs", 0))
+
+
+def current_rung(study: Any) -> dict[str, Any] | None:
+    """The promotion rung as the policy JSON's score carries it: budget, the pick's value, every candidate."""
+    rung = study.user_attrs.get("rung")
+    if not rung or rung.get("pick") is None:
+        return None
+    scores = rung["scores"]
+    return {"budget": rung["budget"], "value": scores[str(rung["pick"])],
+            "candidates": {f"#{number}": value for number, value in scores.items()}}
 
 
 def _versions() -> dict[str, str]:
@@ -120,6 +143,7 @@ def best_policy(study: Any) -> Policy:
         baselines=baseline_values(study),
         final_check=current_final_check(study),
         verdict=current_verdict(study),
+        rung=current_rung(study),
     )
     provenance = Provenance(
         study=study.study_name,

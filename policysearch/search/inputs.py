@@ -54,9 +54,11 @@ def target_spec(config: RunConfig) -> TargetSpec:
     return TargetSpec(dataset=config.dataset, model=config.target_model or config.model, weights=config.weights,
                       image_size=config.target_image_size or config.image_size, train_size=config.target_train_size,
                       epochs=config.target_epochs, seeds=config.final_seeds, batch_size=config.batch_size,
-                      seed=config.seed, device=config.device, test_size=config.test_size)
+                      seed=config.seed, device=config.device, test_size=config.test_size,
+                      augment_on=config.augment_on)
 
 
 def train_config(config: RunConfig) -> TrainConfig:
     """The proxy budget of one trial (and of the final check), from the run's settings."""
-    return TrainConfig(epochs=config.proxy_epochs, batch_size=config.batch_size, seed=config.seed, device=config.device)
+    return TrainConfig(epochs=config.proxy_epochs, batch_size=config.batch_size, seed=config.seed, device=config.device,
+                       augment_on=config.augment_on)

@@ -21,7 +21,9 @@ import optuna
 from policysearch._io import atomic_path
 from policysearch.search.export import (
     baseline_values,
+    best_trial,
     current_final_check,
+    current_rung,
     current_verdict,
     search_image_epochs,
     trial_policy,
@@ -47,9 +49,10 @@ def describe_study(study: Any) -> str:
     ]
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if complete:
-        best = max(complete, key=lambda t: (t.value, -t.number))
+        best = best_trial(study)
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
         lines.append(f"best: trial #{best.number}, val accuracy {best.value:.4f}: {params}")
+        lines.extend(_rung_lines(study))
     else:
         lines.append("best: no completed trial yet")
     for name, value in baseline_values(study).items():
@@ -57,6 +60,16 @@ def describe_study(study: Any) -> str:
     lines.append(f"search cost: {search_image_epochs(study)} image-epochs")
     lines.extend(_verdict_lines(study))
     return "\n".join(lines)
+
+
+def _rung_lines(study: Any) -> list[str]:
+    rung = current_rung(study)
+    if rung is None:
+        return []
+    budget = rung["budget"]
+    ranked = ", ".join(f"{n} {v:.4f}" for n, v in sorted(rung["candidates"].items(), key=lambda kv: -kv[1]))
+    return [f"rung ({budget['train_size']} images x {budget['epochs']} epochs, {budget['val_size']} validation "
+            f"images) picked it: {ranked}"]
 
 
 def _verdict_lines(study: Any) -> list[str]:

@@ -1,7 +1,9 @@
 """One ``policysearch run``: open the study, load data once, optimize, check, export.
 
 Data flows one way: storage (open or resume the study) -> data (loaded once)
--> ``study.optimize(Objective)`` -> the verdict at the target budget on the test split -> export.
+-> ``study.optimize(Objective)`` -> the promotion rung (the proxy's best few
+trained again nearer the target; its best is the answer) -> the verdict at the
+target budget on the test split -> export.
 
 Example:
     >>> import io
@@ -29,6 +31,7 @@ from policysearch.search.inputs import load_splits, load_teaching, make_model_fa
 from policysearch.search.objective import teaching_for
 from policysearch.search.optimize import optimize
 from policysearch.search.progress import Progress
+from policysearch.search.promotion import promote
 from policysearch.search.storage import open_study, settled_config
 from policysearch.search.verdict import format_table, measure
 from policysearch.search.workers import check_gpus, run_workers
@@ -79,6 +82,8 @@ def run_search(config: RunConfig, stream: TextIO | None = None) -> SearchOutcome
     else:
         optimize(study, config, splits, factory, Progress(config.trials, config.timeout, stream), config.trials,
                  teaching)
+    if config.rung_candidates > 0:
+        promote(study, config, source, factory, teaching, stream)
     verdict = _verdict(study, config, source, factory, teaching, stream) if config.final else None
     path = export_study(study, output_dir=config.output_dir)
     trial = best_trial(study)

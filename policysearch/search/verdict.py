@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Mapping
@@ -30,7 +29,7 @@ from policysearch.data import IMAGE_SIZE, Source, load_source, stratified_indice
 from policysearch.errors import ConfigError
 from policysearch.models import model_factory
 from policysearch.policy import Policy
-from policysearch.training import TRAINING_FIELDS, TrainConfig, start_session
+from policysearch.training import TRAINING_FIELDS, TrainConfig, train_and_score
 
 __all__ = ["TargetSpec", "STANDARD_BASELINES", "VERDICT_SEED_OFFSET", "measure", "verdict_line", "format_table",
            "spec_for_policy"]
@@ -60,6 +59,7 @@ class TargetSpec:
     seed: int = 0  # which training images; training seeds are VERDICT_SEED_OFFSET + 0, 1, ...
     device: str = "auto"
     test_size: int | None = None
+    augment_on: str = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.weights, str) and self.weights.lower() == "none":
@@ -67,7 +67,7 @@ class TargetSpec:
         check_fields(self, {"train_size": COUNT, "seeds": COUNT, "image_size": IMAGE_SIZE,
                             "test_size": COUNT.or_none()}, error=ConfigError)
         # The one rule per field: the training layer's for the run, the data layer's for the images.
-        check_fields(self, {k: TRAINING_FIELDS[k] for k in ("epochs", "batch_size", "seed", "device")},
+        check_fields(self, {k: TRAINING_FIELDS[k] for k in ("epochs", "batch_size", "seed", "device", "augment_on")},
                      error=ConfigError)
 
     @property
@@ -77,7 +77,7 @@ class TargetSpec:
 
     def describe(self) -> dict[str, Any]:
         """Plain data, as stored in the study and the policy JSON."""
-        return {k: v for k, v in asdict(self).items() if k not in ("device", "weights")}
+        return {k: v for k, v in asdict(self).items() if k not in ("device", "weights", "augment_on")}
 
 
 def measure(policies: Mapping[str, Policy], spec: TargetSpec, *, source: Source | None = None,
@@ -131,17 +131,10 @@ def _same_recipe(a: Policy, b: Policy) -> bool:
 
 def _train_and_test(policy: Policy, factory: Callable[[], Any], train: Any, test: Any, spec: TargetSpec, seed: int,
                     teaching: Any) -> float:
-    """Test accuracy after a training at the target budget.
-
-    A run whose loss diverges scores 0: the policy failed to train at the budget
-    it is meant for, and the verdict must count that, not skip it.
-    """
-    config = TrainConfig(epochs=spec.epochs, batch_size=spec.batch_size, seed=seed, device=spec.device)
-    session = start_session(factory, policy, train.images, train.labels, config, teaching=teaching)
-    for _ in range(spec.epochs):
-        if not math.isfinite(session.train_epoch()):
-            return 0.0
-    return session.evaluate(test).accuracy
+    """Test accuracy after a training at the target budget (0 if it diverged)."""
+    config = TrainConfig(epochs=spec.epochs, batch_size=spec.batch_size, seed=seed, device=spec.device,
+                         augment_on=spec.augment_on)
+    return train_and_score(factory, policy, train, test, config, teaching=teaching)
 
 
 def _summary(values: list[float]) -> dict[str, Any]:

@@ -1,0 +1,155 @@
+"""The promotion rung: candidates, their training nearer the target, the pick, storage, cost, resume.
+
+Real parts: scikit-learn's digits, the tiny-cnn backbone, Optuna studies on
+temporary SQLite files. Where a test needs proxy values in a given order it
+adds finished trials to a real study (``study.add_trial``) whose policies are
+then really trained by the rung.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+
+import optuna
+import pytest
+
+from policysearch import Policy, load_policy
+from policysearch.errors import ConfigError
+from policysearch.policy import Transfer
+from policysearch.search.config import RunConfig, load_config
+from policysearch.search.export import best_trial, export_study, search_image_epochs
+from policysearch.search.inputs import make_model_factory
+from policysearch.search.promotion import promote, rung_candidates
+from policysearch.search.report import describe_study
+from policysearch.search.rung import RungBudget, rung_splits
+from policysearch.search.run import run_search
+from policysearch.search.storage import open_study
+
+TINY = dict(dataset="digits", model="tiny-cnn", weights=None, image_size=8, device="cpu", train_size=200,
+            val_size=100, target_train_size=300, target_epochs=2, rung_train_size=200, rung_val_size=150)
+
+
+def config_for(tmp_path, **overrides) -> RunConfig:
+    values = dict(TINY, trials=1, storage=f"sqlite:///{tmp_path / 'r.db'}", output_dir=str(tmp_path), study="rung")
+    return RunConfig(**{**values, **overrides})
+
+
+def add_trial(study, value: float, policy: Policy) -> int:
+    """A finished trial whose stored policy the rung will train (its params only label it)."""
+    params = {"head_lr": policy.transfer.head_lr}
+    trial = optuna.trial.create_trial(value=value, params=params,
+                                      distributions={"head_lr": optuna.distributions.FloatDistribution(1e-6, 1e7,
+                                                                                                        log=True)},
+                                      user_attrs={"policy": policy.to_json(), "epochs_run": 1})
+    study.add_trial(trial)
+    return study.trials[-1].number
+
+
+SANE = Policy(num_ops=0, magnitude=0, transfer=Transfer("finetune", head_lr=1e-2, backbone_lr=1e-2))
+# A head learning rate of 1e6 diverges at once: the rung scores it 0 whatever its proxy value said.
+DIVERGES = Policy(num_ops=0, magnitude=0, transfer=Transfer("finetune", head_lr=1e6, backbone_lr=1e6))
+
+
+@pytest.fixture()
+def study_with_a_misleading_leader(tmp_path, digits_source):
+    config = config_for(tmp_path)
+    study = optuna.create_study(storage=config.storage_url, study_name="rung", direction="maximize")
+    study.set_user_attr("settings", {"train_size": 200})
+    leader = add_trial(study, 0.99, DIVERGES)
+    add_trial(study, 0.99, DIVERGES)  # the same policy again: one candidate, not two
+    runner_up = add_trial(study, 0.60, SANE)
+    add_trial(study, 0.10, Policy(num_ops=1, magnitude=3, transfer=SANE.transfer))
+    return config, study, leader, runner_up
+
+
+def test_candidates_are_the_best_distinct_policies_by_proxy_value(study_with_a_misleading_leader):
+    config, study, leader, runner_up = study_with_a_misleading_leader
+    candidates = rung_candidates(study, 2)
+    assert list(candidates) == [leader, runner_up]  # the duplicate of the leader is skipped
+    assert candidates[runner_up] == SANE
+    assert len(rung_candidates(study, 10)) == 3
+
+
+def test_the_rung_trains_the_leaders_and_its_pick_becomes_the_answer(study_with_a_misleading_leader, tmp_path):
+    config, study, leader, runner_up = study_with_a_misleading_leader
+    assert best_trial(study).number == leader  # before the rung: the best proxy value
+    stream = io.StringIO()
+    config = replace(config, rung_candidates=2)
+    promote(study, config, None, make_model_factory(config, 10), None, stream)
+    rung = study.user_attrs["rung"]
+    assert rung["budget"] == {"train_size": 200, "val_size": 150, "epochs": 2}
+    assert rung["scores"][str(leader)] == 0.0  # diverged at the rung
+    assert rung["scores"][str(runner_up)] > 0.5  # digits at 200 images: far above chance
+    assert rung["pick"] == runner_up and best_trial(study).number == runner_up
+    assert f"the answer is trial #{runner_up}" in stream.getvalue()
+    # The cost counts each rung training: 4 trials x 200 images x 1 epoch, then 2 x 200 x 2.
+    assert search_image_epochs(study) == 4 * 200 * 1 + 2 * 200 * 2
+    policy = load_policy(export_study(study, tmp_path / "best.json"))
+    assert policy.transfer == SANE.transfer and policy.provenance.trial == runner_up
+    assert policy.score.rung["value"] == rung["scores"][str(runner_up)]
+    assert set(policy.score.rung["candidates"]) == {f"#{n}" for n in rung["scores"]}
+    assert f"rung (200 images x 2 epochs, 150 validation images) picked it" in describe_study(study)
+
+
+def test_a_second_promotion_reuses_the_scores_it_has(study_with_a_misleading_leader):
+    config, study, leader, runner_up = study_with_a_misleading_leader
+    built = []
+    factory = make_model_factory(config, 10)
+
+    def counting_factory():
+        built.append(1)
+        return factory()
+
+    promote(study, config, None, counting_factory, None, io.StringIO())
+    first = dict(study.user_attrs["rung"]["scores"])
+    assert len(built) == 3
+    promote(study, config, None, counting_factory, None, io.StringIO())
+    assert len(built) == 3 and study.user_attrs["rung"]["scores"] == first  # nothing retrained
+    # Another budget is another rung: everything is trained again.
+    promote(study, replace(config, rung_train_size=180), None, counting_factory, None, io.StringIO())
+    assert len(built) == 6 and study.user_attrs["rung"]["budget"]["train_size"] == 180
+
+
+def test_rung_data_comes_from_the_pool_never_the_test_split(digits_source):
+    data = rung_splits(digits_source, RungBudget(train_size=300, val_size=200, epochs=1), seed=0)
+    assert (len(data.train), len(data.val)) == (300, 200)
+    pool_rows = {image.tobytes() for image in digits_source.train.images}
+    assert all(image.tobytes() in pool_rows for image in [*data.train.images, *data.val.images])
+    assert data.test is digits_source.test  # carried along untouched; the rung never scores on it
+    # A pool too small for the budget keeps a third for validation and trains on the rest.
+    small = rung_splits(digits_source, RungBudget(train_size=10**6, val_size=10**6, epochs=1), seed=0)
+    pool = len(digits_source.train)
+    assert len(small.val) == pool // 3 and len(small.train) == pool - pool // 3
+
+
+def test_a_run_with_a_rung_exports_its_pick(tmp_path):
+    config = config_for(tmp_path, trials=4, final=False, rung_candidates=2)
+    log = io.StringIO()
+    outcome = run_search(config, log)
+    study = optuna.load_study(study_name="rung", storage=config.storage_url)
+    rung = study.user_attrs["rung"]
+    assert len(rung["scores"]) == 2 and outcome.best_trial == rung["pick"]
+    assert json.loads(outcome.policy_path.read_text())["provenance"]["trial"] == rung["pick"]
+    assert "rung (200 images x 2 epochs, 150 validation images)" in log.getvalue()
+    assert outcome.image_epochs == search_image_epochs(study) >= 2 * 200 * 2
+
+
+def test_no_rung_when_asked_or_for_a_study_of_the_earlier_version(tmp_path):
+    config = config_for(tmp_path, trials=3, final=False, rung_candidates=0)
+    run_search(config, io.StringIO())
+    study = optuna.load_study(study_name="rung", storage=config.storage_url)
+    assert "rung" not in study.user_attrs
+    assert RunConfig().with_legacy_defaults().rung_candidates == 0
+    assert RunConfig(rung_candidates=5, explicit=("rung_candidates",)).with_legacy_defaults().rung_candidates == 5
+
+
+def test_rung_settings_are_checked():
+    with pytest.raises(ConfigError, match="rung_candidates"):
+        load_config(None, {"rung_candidates": -1})
+    with pytest.raises(ConfigError, match="rung_val_size"):
+        load_config(None, {"rung_val_size": 0})
+    assert RunConfig().rung_budget == (1000, 2000, 4)  # half the default target's 2,000 images, its 4 epochs
+    assert RunConfig(target_train_size=5000, target_epochs=10).rung_budget == (2500, 2000, 10)
+    assert RunConfig(target_train_size=1000).rung_budget == (1000, 2000, 4)  # never below the proxy's images
