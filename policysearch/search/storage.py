@@ -164,13 +164,24 @@ def make_sampler(config: RunConfig, offset: int = 0) -> Any:
 
 
 def make_pruner(config: RunConfig) -> Any:
-    """Median (after 4 trials and one epoch), Hyperband over the epochs, or none."""
+    """Percentile (the default), median, Hyperband over the epochs, or none.
 
+    The percentile and median pruners wait for 4 finished trials and never
+    stop a trial in the first half of its epochs: the baselines' default
+    learning rates learn fastest early, and a higher rate under the cosine
+    schedule catches up late. Pruning against the median from epoch 1 stopped
+    11 of 12 sampled trials of a 10-epoch Fashion-MNIST proxy, and from half
+    way 8 of 9: with the strong baselines among the few finished trials, the
+    median is a high bar. The percentile pruner stops only the bottom quarter.
+    """
     if config.pruner == "none":
         return optuna.pruners.NopPruner()
     if config.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=config.proxy_epochs)
-    return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
+    warmup = config.proxy_epochs // 2
+    if config.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=warmup)
+    return optuna.pruners.PercentilePruner(25.0, n_startup_trials=4, n_warmup_steps=warmup)
 
 
 def open_study(config: RunConfig) -> Any:

@@ -25,7 +25,7 @@ def test_finetune_trial_builds_the_split_learning_rates():
 def test_linear_probe_trial_has_no_backbone_rate_and_asks_no_ratio():
     trial = optuna.trial.FixedTrial({"augmentation": "randaugment", "num_ops": 0, "magnitude": 0,
                                      "approach": "linear_probe", "head_lr": 0.01})
-    policy = SearchSpace().suggest(trial)
+    policy = SearchSpace(approaches=("linear_probe", "finetune")).suggest(trial)
     assert policy.transfer.backbone_lr is None
     # FixedTrial raises if a parameter it was not given is suggested: none was.
 
@@ -33,14 +33,15 @@ def test_linear_probe_trial_has_no_backbone_rate_and_asks_no_ratio():
 def test_cutmix_probability_is_searched_only_when_enabled():
     params = {"augmentation": "randaugment", "num_ops": 1, "magnitude": 5, "approach": "linear_probe",
               "head_lr": 0.01, "cutmix_prob": 0.3}
-    policy = SearchSpace(cutmix=True).suggest(optuna.trial.FixedTrial(params))
+    both = ("linear_probe", "finetune")
+    policy = SearchSpace(cutmix=True, approaches=both).suggest(optuna.trial.FixedTrial(params))
     assert policy.mixing.kind == "cutmix" and policy.mixing.prob == 0.3
-    assert SearchSpace(cutmix=False).suggest(optuna.trial.FixedTrial(params)).mixing is None
+    assert SearchSpace(cutmix=False, approaches=both).suggest(optuna.trial.FixedTrial(params)).mixing is None
 
 
 def test_parameters_are_named_as_the_contract_says():
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    space = SearchSpace(cutmix=True)
+    space = SearchSpace(cutmix=True, approaches=("linear_probe", "finetune"))
     study.optimize(lambda t: float(space.suggest(t).num_ops), n_trials=20)
     names = set().union(*(t.params for t in study.trials))
     assert names == {"augmentation", "num_ops", "magnitude", "approach", "head_lr", "backbone_lr_ratio",
@@ -82,3 +83,14 @@ def test_grid_is_every_n_by_every_third_m_at_default_rates():
 def test_bad_space_is_a_config_error(kwargs, pattern):
     with pytest.raises(ConfigError, match=pattern):
         SearchSpace(**kwargs)
+
+
+def test_the_default_space_fine_tunes_within_the_measured_learning_rates():
+    space = SearchSpace()
+    assert space.approaches == ("finetune",)
+    assert space.head_lr == (3e-4, 2e-2) and space.backbone_lr_ratio == (1e-2, 1.0)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    study.optimize(lambda t: space.suggest(t).transfer.head_lr, n_trials=30)
+    rates = [space.suggest(optuna.trial.FixedTrial(t.params)).transfer for t in study.trials]
+    assert all(r.approach == "finetune" and 3e-4 <= r.head_lr <= 2e-2 for r in rates)
+    assert all(1e-2 <= r.backbone_lr / r.head_lr <= 1.0 + 1e-9 for r in rates)
