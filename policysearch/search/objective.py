@@ -28,7 +28,9 @@ from policysearch.search.orphans import record_owner
 from policysearch.search.space import SearchSpace
 from policysearch.training import TrainConfig, proxy_finetune
 
-__all__ = ["Objective", "teaching_for"]
+__all__ = ["Objective", "teaching_for", "ABLATION_OF"]
+
+ABLATION_OF = "ablation_of"  # user attribute of a trial the rung enqueued: the trial it ablates
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ class Objective:
             if k > 0:  # pruning follows the first seed's curve, the one reported
                 return
             trial.report(accuracy, step=epoch)
-            if trial.should_prune():
+            # A trial the promotion rung asked for runs to the end: its proxy score only ranks it.
+            if ABLATION_OF not in trial.user_attrs and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch} at val accuracy {accuracy:.4f}")
 
         config = replace(self.proxy, seed=self.proxy.seed + k)

@@ -31,7 +31,7 @@ from policysearch.search.inputs import load_splits, load_teaching, make_model_fa
 from policysearch.search.objective import teaching_for
 from policysearch.search.optimize import optimize
 from policysearch.search.progress import Progress
-from policysearch.search.promotion import promote
+from policysearch.search.promotion import promote, run_ablation
 from policysearch.search.storage import open_study, settled_config
 from policysearch.search.verdict import format_table, measure
 from policysearch.search.workers import check_gpus, run_workers
@@ -83,7 +83,9 @@ def run_search(config: RunConfig, stream: TextIO | None = None) -> SearchOutcome
         optimize(study, config, splits, factory, Progress(config.trials, config.timeout, stream), config.trials,
                  teaching)
     if config.rung_candidates > 0:
-        promote(study, config, source, factory, teaching, stream)
+        ablation = run_ablation(study, config, lambda n: optimize(study, config, splits, factory,
+                                                                  Progress(n, None, stream, "ablation "), n, teaching))
+        promote(study, config, source, factory, teaching, stream, ablation)
     verdict = _verdict(study, config, source, factory, teaching, stream) if config.final else None
     path = export_study(study, output_dir=config.output_dir)
     trial = best_trial(study)

@@ -25,6 +25,7 @@ from policysearch.search.promotion import promote, rung_candidates
 from policysearch.search.report import describe_study
 from policysearch.search.rung import RungBudget, rung_splits
 from policysearch.search.run import run_search
+from policysearch.search.space import SearchSpace
 from policysearch.search.storage import open_study
 
 TINY = dict(dataset="digits", model="tiny-cnn", weights=None, image_size=8, device="cpu", train_size=200,
@@ -153,3 +154,58 @@ def test_rung_settings_are_checked():
     assert RunConfig().rung_budget == (1000, 2000, 4)  # half the default target's 2,000 images, its 4 epochs
     assert RunConfig(target_train_size=5000, target_epochs=10).rung_budget == (2500, 2000, 10)
     assert RunConfig(target_train_size=1000).rung_budget == (1000, 2000, 4)  # never below the proxy's images
+
+
+def test_the_leaders_ablation_runs_unpruned_and_joins_the_rung(tmp_path, digits_source):
+    from policysearch.search.inputs import load_splits
+    from policysearch.search.objective import ABLATION_OF
+    from policysearch.search.optimize import optimize
+    from policysearch.search.progress import Progress
+    from policysearch.search.promotion import ablation_params, run_ablation
+
+    config = config_for(tmp_path, space=SearchSpace(head_lr=(1e-3, 3e-2)))
+    study = optuna.create_study(storage=config.storage_url, study_name="rung", direction="maximize")
+    study.set_user_attr("settings", {"train_size": 200})
+    leader = Policy(kind="trivialaugment", transfer=Transfer("finetune", head_lr=1e-2, backbone_lr=1e-3))
+    params = {"augmentation": "trivialaugment", "approach": "finetune", "head_lr": 1e-2, "backbone_lr_ratio": 0.1}
+    distributions = {name: dist for name, dist in space_distributions(config.space).items() if name in params}
+    study.add_trial(optuna.trial.create_trial(value=0.99, params=params, distributions=distributions,
+                                              user_attrs={"policy": leader.to_json(), "epochs_run": 2}))
+    for _ in range(4):  # finished trials whose curves would have the pruner stop any ordinary trial
+        study.add_trial(optuna.trial.create_trial(
+            value=0.98, params={"head_lr": 1e-2}, distributions={"head_lr": distributions["head_lr"]},
+            intermediate_values={1: 0.99, 2: 0.99}, user_attrs={"policy": SANE.to_json(), "epochs_run": 2}))
+    number, ablated = ablation_params(study, config.space)
+    assert number == 0 and ablated == {"augmentation": "randaugment", "num_ops": 0, "magnitude": 0,
+                                       "approach": "finetune", "head_lr": 1e-2, "backbone_lr_ratio": 0.1}
+    splits, factory = load_splits(config), make_model_factory(config, 10)
+    ran = run_ablation(study, config, lambda n: optimize(study, config, splits, factory,
+                                                         Progress(n, None, io.StringIO()), n))
+    trial = study.trials[ran]
+    assert trial.user_attrs[ABLATION_OF] == 0 and trial.state == optuna.trial.TrialState.COMPLETE
+    assert len(trial.intermediate_values) == config.proxy_epochs  # never pruned
+    assert trial_policy_of(trial).num_ops == 0 and trial_policy_of(trial).transfer.head_lr == 1e-2
+    # Asked again, the study has it: nothing runs.
+    assert run_ablation(study, config, lambda n: pytest.fail("ran again")) == ran
+    promote(study, replace(config, rung_candidates=1), None, factory, None, io.StringIO(), ran)
+    assert set(study.user_attrs["rung"]["scores"]) == {"0", str(ran)}
+
+
+def test_no_ablation_when_the_leader_does_not_augment(study_with_a_misleading_leader):
+    from policysearch.search.promotion import ablation_params
+
+    config, study, leader, runner_up = study_with_a_misleading_leader
+    assert ablation_params(study, config.space) is None  # the leader is no augmentation already
+
+
+def space_distributions(space):
+    """The distributions the space suggests from, read off a real sampled trial."""
+    trial = optuna.create_study().ask()
+    space.suggest(trial)
+    return trial.distributions
+
+
+def trial_policy_of(trial):
+    from policysearch.search.export import trial_policy
+
+    return trial_policy(trial)
