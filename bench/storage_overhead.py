@@ -73,6 +73,7 @@ def trials_per_hour(jobs: int, folder: Path) -> float:
     storage = f"sqlite:///{folder}/workers.db"
     command = [sys.executable, "-m", "policysearch", "run", "--train-size", "500", "--val-size", "200",
                "--epochs", "2", "--trials", str(WORKER_TRIALS), "--jobs", str(jobs), "--no-final",
+               "--rung-candidates", "0",
                "--study", f"jobs{jobs}", "--storage", storage, "--output-dir", str(folder)]
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)

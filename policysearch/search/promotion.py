@@ -5,7 +5,7 @@ proxy's leader augments, its ablation: the same learning rates without
 augmentation, run once at the proxy (to the end, unpruned) so that it is a
 trial like any other. The proxy trains on fewer images than the target, and
 how much augmentation pays depends on how much data there is (RandAugment's
-finding, and ours: TrivialAugmentWide led no augmentation by 0.4 points at
+finding, and ours: TrivialAugmentWide led no augmentation by 0.7 points at
 1,000 images and trailed it by 0.7 at 5,000); the ablation lets the rung, nearer
 the target, decide whether the leader's augmentation holds.
 
