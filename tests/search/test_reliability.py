@@ -25,7 +25,7 @@ def _command(storage, study, trials, *extra):
         sys.executable, "-m", "policysearch", "run", "--dataset", "digits", "--model", "tiny-cnn",
         "--weights", "none", "--image-size", "16", "--train-size", "200", "--val-size", "100",
         "--batch-size", "32", "--trials", str(trials), "--study", study, "--storage", storage,
-        "--no-final", *extra,
+        "--no-final", "--rung-candidates", "0", *extra,  # the rung's extra trial would blur the counts here
     ]
 
 

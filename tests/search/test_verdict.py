@@ -13,6 +13,7 @@ import optuna
 import pytest
 
 from policysearch import Policy, load_policy
+from policysearch.policy import APPROACHES
 from policysearch.cli import main
 from policysearch.errors import ConfigError
 from policysearch.search.config import RunConfig, load_config
@@ -67,7 +68,9 @@ def test_a_run_ends_with_the_verdict_stored_in_the_study_and_the_json(tmp_path):
     assert load_policy(study.trials[2].user_attrs["policy"]).kind == "trivialaugment"
     # The proxy trains for the target's epochs unless told otherwise, and the cost is counted.
     assert study.user_attrs["settings"]["epochs"] == 2
-    assert outcome.image_epochs == sum(t.user_attrs["epochs_run"] for t in study.trials) * 200
+    rung = study.user_attrs["rung"]  # the rung's trainings are part of the search's cost
+    rung_cost = len(rung["scores"]) * rung["budget"]["train_size"] * rung["budget"]["epochs"]
+    assert outcome.image_epochs == sum(t.user_attrs["epochs_run"] for t in study.trials) * 200 + rung_cost
     text = describe_study(study)
     assert "verdict at the target (300 images x 2 epochs)" in text and outcome.verdict["line"] in text
 
@@ -75,7 +78,8 @@ def test_a_run_ends_with_the_verdict_stored_in_the_study_and_the_json(tmp_path):
 def test_a_study_made_before_the_target_budget_resumes_with_its_defaults(tmp_path):
     # What the earlier version created: settings without a format, a RandAugment-only
     # space, 3 proxy epochs, and its two baselines.
-    old = tiny_config(tmp_path, epochs=3, space=SearchSpace(kinds=("randaugment",)))
+    old = tiny_config(tmp_path, epochs=3, space=SearchSpace(kinds=("randaugment",), approaches=APPROACHES,
+                                                            head_lr=(1e-4, 3e-2), backbone_lr_ratio=(1e-3, 1.0)))
     study = optuna.create_study(storage=old.storage_url, study_name=old.study_name, direction="maximize")
     study.set_user_attr("settings", json.loads(json.dumps(old.legacy_settings())))
     for name, params in baseline_params(old.space).items():
@@ -100,7 +104,7 @@ def test_the_space_chooses_the_kind_and_trivialaugment_has_no_n_or_m():
     policy = SearchSpace().suggest(trial)
     assert policy.kind == "trivialaugment" and policy.transfer.backbone_lr == pytest.approx(0.001)
     only_ra = SearchSpace(kinds=("randaugment",))
-    assert SearchSpace(kinds=["randaugment"]).suggest(optuna.trial.FixedTrial(
+    assert SearchSpace(kinds=["randaugment"], approaches=APPROACHES).suggest(optuna.trial.FixedTrial(
         {"num_ops": 1, "magnitude": 3, "approach": "linear_probe", "head_lr": 0.01})).num_ops == 1
     assert "trivialaugment_wide" not in baseline_params(only_ra)
     assert all("augmentation" not in p for p in baseline_params(only_ra).values())
