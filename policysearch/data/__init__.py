@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+from policysearch.data.arrays import from_arrays
 from policysearch.data.images import (
                                        DEFAULT_FOLDER_IMAGE_SIZE,
                                        IMAGE_EXTENSIONS,
@@ -43,4 +44,4 @@ from policysearch.data.splits import (
 )
 from policysearch.data.unlabeled import UNLABELED_FOLDER, Unlabeled, load_unlabeled
 
-__all__ = ["IMAGE_EXTENSIONS", "MIN_IMAGE_SIZE", "IMAGE_SIZE", "DEFAULT_FOLDER_IMAGE_SIZE", "DataWarning", "resize", "resize_all", "decode", "stack_images", "visible_files", "read_images", "warn_skipped", "Split", "Source", "Splits", "stratified_indices", "make_splits", "carved_source", "int_at_least", "CARVED_TEST_FRACTION", "SOURCES", "available_sources", "load_source", "FASHION_MNIST_CLASSES", "FASHION_MNIST_DIR", "read_idx", "load_fashion_mnist", "Unlabeled", "load_unlabeled", "UNLABELED_FOLDER"]
+__all__ = ["from_arrays", "IMAGE_EXTENSIONS", "MIN_IMAGE_SIZE", "IMAGE_SIZE", "DEFAULT_FOLDER_IMAGE_SIZE", "DataWarning", "resize", "resize_all", "decode", "stack_images", "visible_files", "read_images", "warn_skipped", "Split", "Source", "Splits", "stratified_indices", "make_splits", "carved_source", "int_at_least", "CARVED_TEST_FRACTION", "SOURCES", "available_sources", "load_source", "FASHION_MNIST_CLASSES", "FASHION_MNIST_DIR", "read_idx", "load_fashion_mnist", "Unlabeled", "load_unlabeled", "UNLABELED_FOLDER"]

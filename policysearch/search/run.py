@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 import optuna
 
-from policysearch.data import load_source
+from policysearch.data import Source, load_source
+from policysearch.errors import ConfigError
 from policysearch.search.artifacts import save_verdict_note
 from policysearch.search.config import RunConfig
 from policysearch.search.export import baseline_values, best_trial, export_study, search_image_epochs, trial_policy
@@ -53,19 +54,23 @@ class SearchOutcome:
     image_epochs: int  # what the search's trials cost, in training images seen (pruned trials count their part)
 
 
-def run_search(config: RunConfig, stream: TextIO | None = None) -> SearchOutcome:
+def run_search(config: RunConfig, stream: TextIO | None = None, *, source: Source | None = None) -> SearchOutcome:
     """Run (or resume) the study described by ``config`` and export its best policy.
 
     With ``config.jobs > 1`` (or GPUs chosen with ``config.devices``) the
     trials run in that many worker processes sharing the study (see :mod:`policysearch.search.workers`); the final check and
-    the export run here once they are done.
+    the export run here once they are done. ``source`` searches a dataset
+    already in memory (say :func:`policysearch.data.from_arrays`) instead of
+    ``config.dataset``, whose name it takes; it runs in this process only.
     """
     stream = stream or sys.stderr  # looked up per call, not at import: callers may swap sys.stderr
     start = time.perf_counter()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what failed
     # Data and model first: a bad dataset or backbone fails before the study
     # is created or touched.
-    source = load_source(config.dataset, image_size=config.image_size)
+    if source is not None:
+        config = _in_memory(config, source)
+    source = source or load_source(config.dataset, image_size=config.image_size)
     splits = load_splits(config, source)
     factory = make_model_factory(config, splits.num_classes)
     teaching = load_teaching(config, splits)
@@ -91,6 +96,18 @@ def run_search(config: RunConfig, stream: TextIO | None = None) -> SearchOutcome
     trial = best_trial(study)
     return SearchOutcome(study.study_name, float(trial.value), trial.number, baseline_values(study),
                          verdict, path, time.perf_counter() - start, search_image_epochs(study))
+
+
+def _in_memory(config: RunConfig, source: Source) -> RunConfig:
+    """``config`` for a source given as an object: its name, its images' size, and only this process."""
+    if config.jobs > 1 or config.devices:
+        raise ConfigError(f"a dataset given in memory is searched in this process only: jobs should be 1 and "
+                          f"devices empty, but got jobs={config.jobs}, devices={list(config.devices)}")
+    size = source.train.image_shape[0]
+    if config.target_image_size not in (None, size):
+        raise ConfigError(f"target_image_size should be the in-memory dataset's image size {size} or unset, "
+                          f"but got {config.target_image_size}")
+    return replace(config, dataset=source.name, image_size=size)
 
 
 def _verdict(study: Any, config: RunConfig, source: Any, factory: Any, teaching: Any, stream: TextIO) -> dict:
