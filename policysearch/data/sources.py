@@ -151,13 +151,55 @@ def _load_image_folder(arg: str, image_size: int | None, cache_dir: Path, *, tes
     if not root.is_dir():
         problem = "is not a directory" if root.exists() else "does not exist"
         raise DataError(f"image folder {str(root)!r} {problem}")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     size = image_size or DEFAULT_FOLDER_IMAGE_SIZE
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        return _load_split_folder(root, size)
+    classes = _class_names(root)
+    stacked, label_array, skipped = _read_class_tree(root, classes, size)
+    _check_classes(root, classes)
+    warn_skipped(root, skipped)
+    return carved_source(f"imagefolder:{root}", classes, stacked, label_array, test_fraction, len(skipped))
+
+
+def _load_split_folder(root: Path, size: int) -> Source:
+    """A folder already split: ``train/`` and ``test/`` class trees (and ``val/``, kept as the validation split)."""
+    classes = _class_names(root / "train")
+    _check_classes(root / "train", classes)
+    parts: dict[str, Split] = {}
+    skipped: list[Path] = []
+    for part in ("train", "test", "val"):
+        if part == "val" and not (root / part).is_dir():
+            continue
+        extra = sorted(set(_class_names(root / part)) - set(classes))
+        if extra:
+            raise DataError(f"image folder {str(root / part)!r} has classes {extra} that train/ does not have")
+        images, labels, passed_over = _read_class_tree(root / part, classes, size)
+        parts[part] = Split(images, labels)
+        skipped += passed_over
+    warn_skipped(root, skipped)
+    return Source(f"imagefolder:{root}", tuple(classes), parts["train"], parts["test"], len(skipped),
+                  val=parts.get("val"))
+
+
+def _class_names(root: Path) -> list[str]:
+    """The class sub-folders of ``root``, sorted."""
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _check_classes(root: Path, classes: list[str]) -> None:
+    if len(classes) < 2:
+        what = f"one class ({classes[0]!r})" if classes else "no class sub-folders"
+        raise DataError(f"image folder {str(root)!r} has {what}; a classifier needs at least 2")
+
+
+def _read_class_tree(root: Path, classes: list[str], size: int) -> tuple[np.ndarray, np.ndarray, list[Path]]:
+    """Every readable image of ``root/CLASS/`` for the given classes (absent ones are empty), labelled by position."""
     images: list[np.ndarray] = []
     labels: list[int] = []
     skipped: list[Path] = []
-    for label, class_dir in enumerate(class_dirs):
-        found, passed_over = read_images(visible_files(class_dir), size)
+    for label, name in enumerate(classes):
+        folder = root / name
+        found, passed_over = read_images(visible_files(folder), size) if folder.is_dir() else ([], [])
         images += found
         labels += [label] * len(found)
         skipped += passed_over
@@ -166,13 +208,7 @@ def _load_image_folder(arg: str, image_size: int | None, cache_dir: Path, *, tes
             f"image folder {str(root)!r} has no readable images in class sub-folders "
             f"(expected {root}/CLASS/IMAGE with extension {', '.join(sorted(IMAGE_EXTENSIONS))})"
         )
-    if len(class_dirs) < 2:
-        only = class_dirs[0].name
-        raise DataError(f"image folder {str(root)!r} has one class ({only!r}); a classifier needs at least 2")
-    warn_skipped(root, skipped)
-    classes = [d.name for d in class_dirs]
-    stacked, label_array = stack_images(images), np.asarray(labels, np.int64)
-    return carved_source(f"imagefolder:{root}", classes, stacked, label_array, test_fraction, len(skipped))
+    return stack_images(images), np.asarray(labels, np.int64), skipped
 
 
 # name -> loader(arg, image_size, cache_dir, **options); only "imagefolder" takes an argument (its PATH).

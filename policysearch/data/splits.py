@@ -83,6 +83,7 @@ class Source:
     train: Split
     test: Split
     skipped: int = 0  # files of an image folder that could not be read
+    val: Split | None = None  # a validation split the dataset fixes (a folder's val/); else drawn from the pool
 
     @property
     def num_classes(self) -> int:
@@ -171,6 +172,8 @@ def make_splits(
     """
     train_size, val_size = int_at_least("train_size", train_size), int_at_least("val_size", val_size)
     pool, test = source.train, source.test
+    if source.val is not None:
+        return _with_fixed_val(source, train_size, val_size, test_size, seed)
     if train_size + val_size > len(pool):
         raise DataError(
             f"train_size + val_size = {train_size} + {val_size} = {train_size + val_size} is more than "
@@ -186,13 +189,28 @@ def make_splits(
             f"{math.ceil(len(pool) / max(counts[c], 1))}"
         )
     train_rows, val_rows = stratified_indices(pool.labels, [train_size, val_size], seed)
-    if test_size is not None:
-        test_size = int_at_least("test_size", test_size)
-        if test_size > len(test):
-            message = f"test_size={test_size} is more than the {len(test)} test images of {source.name}"
-            raise DataError(message)
-        test = test.take(stratified_indices(test.labels, [test_size], seed)[0])
-    return Splits(source.name, source.classes, pool.take(train_rows), pool.take(val_rows), test)
+    return Splits(source.name, source.classes, pool.take(train_rows), pool.take(val_rows),
+                  _test_subset(source, test_size, seed))
+
+
+def _with_fixed_val(source: Source, train_size: int, val_size: int, test_size: int | None, seed: int) -> Splits:
+    """The dataset's own validation split (a stratified ``val_size`` of it when larger); train from the pool."""
+    for label, size, split in (("train_size", train_size, source.train), ("val_size", val_size, source.val)):
+        if size > len(split):
+            part = "training pool" if split is source.train else "validation split"
+            raise DataError(f"{label}={size} is more than the {len(split)} images of {source.name}'s {part}")
+    train = source.train.take(stratified_indices(source.train.labels, [train_size], seed)[0])
+    val = source.val.take(stratified_indices(source.val.labels, [val_size], seed)[0])
+    return Splits(source.name, source.classes, train, val, _test_subset(source, test_size, seed))
+
+
+def _test_subset(source: Source, test_size: int | None, seed: int) -> Split:
+    if test_size is None:
+        return source.test
+    test_size = int_at_least("test_size", test_size)
+    if test_size > len(source.test):
+        raise DataError(f"test_size={test_size} is more than the {len(source.test)} test images of {source.name}")
+    return source.test.take(stratified_indices(source.test.labels, [test_size], seed)[0])
 
 
 def carved_source(

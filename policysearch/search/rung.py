@@ -61,11 +61,15 @@ def rung_splits(source: Source, budget: RungBudget, *, seed: int) -> Any:
     """Training and validation images for the rung, from the pool only.
 
     A pool too small for both keeps a third for validation and trains on the
-    rest, so small datasets still get a rung (the budget stored says so).
+    rest, so small datasets still get a rung (the budget stored says so). A
+    dataset with its own validation split (a folder's ``val/``) scores on it.
     """
     pool = len(source.train)
-    val_size = min(budget.val_size, max(pool // 3, 1))
-    train_size = min(budget.train_size, pool - val_size)
+    if source.val is not None:  # the dataset fixes its validation split: the rung scores on (up to) all of it
+        val_size, train_size = min(budget.val_size, len(source.val)), min(budget.train_size, pool)
+    else:
+        val_size = min(budget.val_size, max(pool // 3, 1))
+        train_size = min(budget.train_size, pool - val_size)
     return make_splits(source, train_size=train_size, val_size=val_size, seed=seed)
 
 

@@ -92,3 +92,31 @@ def test_missing_path_and_file_path_raise_data_error(tmp_path):
     (tmp_path / "file.png").write_bytes(b"x")
     with pytest.raises(DataError, match="is not a directory"):
         load_source(f"imagefolder:{tmp_path / 'file.png'}")
+
+
+def test_a_folder_split_into_train_test_and_val_keeps_those_splits(tmp_path, class_folders):
+    gray = np.full((10, 10), 128, np.uint8)
+    class_folders(tmp_path / "train", {"cats": 6, "dogs": 5}, gray)
+    class_folders(tmp_path / "test", {"cats": 2, "dogs": 3}, gray)
+    class_folders(tmp_path / "val", {"cats": 2, "dogs": 2}, gray)
+    source = load_source(f"imagefolder:{tmp_path}", image_size=8)
+    assert source.classes == ("cats", "dogs")
+    assert (len(source.train), len(source.test), len(source.val)) == (11, 5, 4)
+    assert source.test.class_counts(2).tolist() == [2, 3]  # not carved: the folder's own test split
+    splits = make_splits(source, train_size=6, val_size=4)
+    assert len(splits.train) == 6 and splits.val.class_counts(2).tolist() == [2, 2] and splits.test is source.test
+    with pytest.raises(DataError, match="val_size=5 is more than the 4 images"):
+        make_splits(source, train_size=6, val_size=5)
+
+
+def test_a_split_folder_without_val_draws_val_from_train_and_refuses_unknown_test_classes(tmp_path, class_folders):
+    gray = np.full((10, 10), 128, np.uint8)
+    class_folders(tmp_path / "a" / "train", {"cats": 6, "dogs": 6}, gray)
+    class_folders(tmp_path / "a" / "test", {"cats": 2}, gray)  # a class may be absent from test/
+    source = load_source(f"imagefolder:{tmp_path / 'a'}", image_size=8)
+    assert source.val is None and len(source.test) == 2
+    assert len(make_splits(source, train_size=6, val_size=4).val) == 4
+    class_folders(tmp_path / "b" / "train", {"cats": 3, "dogs": 3}, gray)
+    class_folders(tmp_path / "b" / "test", {"cats": 1, "birds": 1}, gray)
+    with pytest.raises(DataError, match=r"classes \['birds'\] that train/ does not have"):
+        load_source(f"imagefolder:{tmp_path / 'b'}", image_size=8)
