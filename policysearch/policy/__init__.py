@@ -22,7 +22,7 @@ from policysearch.policy.document import (
     Score,
     Transfer,
 )
-from policysearch.policy.loading import load_policy
+from policysearch.policy.loading import SCHEMA_FILE, load_policy, policy_schema
 
 __all__ = ["AUGMENTATION_KINDS", "FORMAT", "VERSION", "APPROACHES", "MIXING_KINDS", "INTERPOLATIONS", "Mixing", "Transfer",
-           "Distillation", "Score", "Provenance", "Policy", "load_policy"]
+           "Distillation", "Score", "Provenance", "Policy", "load_policy", "policy_schema", "SCHEMA_FILE"]

@@ -33,7 +33,10 @@ from policysearch.policy.document import (
     Transfer,
 )
 
-__all__ = ["load_policy"]
+__all__ = ["load_policy", "policy_schema", "SCHEMA_FILE"]
+
+# The published JSON Schema of the version-1 document, for other tools (load_policy checks more: ranges per op).
+SCHEMA_FILE = Path(__file__).with_name("policy.schema.json")
 
 
 _TOP_KEYS = {"format", "version", "augmentation", "mixing", "transfer", "distillation", "score", "provenance"}
@@ -78,6 +81,16 @@ def load_policy(source: str | os.PathLike[str] | Mapping[str, Any]) -> Policy:
     except (json.JSONDecodeError, RecursionError) as exc:
         raise PolicyError(f"policy file {str(path)!r} is not valid JSON: {exc}") from None
     return _from_document(document)
+
+
+def policy_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the version-1 policy document, as a dict.
+
+    Example:
+        >>> policy_schema()["properties"]["version"]
+        {'const': 1}
+    """
+    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
 def _from_document(doc: Any) -> Policy:
