@@ -53,6 +53,7 @@ from policysearch.data.images import (
     visible_files,
     warn_skipped,
 )
+from policysearch.data.hf import load_hf
 from policysearch.data.splits import CARVED_TEST_FRACTION, Source, Split, carved_source, int_at_least
 from policysearch.errors import DataError, first_line
 
@@ -219,10 +220,11 @@ SOURCES: Mapping[str, Callable[..., Source]] = MappingProxyType(
         "cifar10": partial(_load_cifar, name="cifar10"),
         "cifar100": partial(_load_cifar, name="cifar100"),
         "digits": _load_digits,
+        "hf": load_hf,
     }
 )
-_TAKES_ARGUMENT = frozenset({"imagefolder"})
-_CARVES_TEST = frozenset({"imagefolder", "digits"})
+_TAKES_ARGUMENT = MappingProxyType({"imagefolder": "PATH", "hf": "NAME[:CONFIG]"})  # name -> its argument
+_CARVES_TEST = frozenset({"imagefolder", "digits", "hf"})
 SOURCE_GROUP = "policysearch.sources"  # entry points of plugin sources (see the module docstring)
 
 
@@ -257,7 +259,7 @@ def available_sources() -> list[str]:
         ['fashion-mnist', 'imagefolder:PATH']
     """
     plugins = [name for name in names_in_group(SOURCE_GROUP) if name not in SOURCES]
-    return [*(f"{name}:PATH" if name in _TAKES_ARGUMENT else name for name in SOURCES), *plugins]
+    return [*(f"{name}:{_TAKES_ARGUMENT[name]}" if name in _TAKES_ARGUMENT else name for name in SOURCES), *plugins]
 
 
 def load_source(
@@ -284,7 +286,7 @@ def load_source(
     if loader is None:
         raise DataError(f"unknown dataset {spec!r}; known: {', '.join(available_sources())}")
     if name in SOURCES and (name in _TAKES_ARGUMENT) != bool(arg):  # a plugin checks its own argument
-        usage = f"{name}:PATH" if name in _TAKES_ARGUMENT else name
+        usage = f"{name}:{_TAKES_ARGUMENT[name]}" if name in _TAKES_ARGUMENT else name
         raise DataError(f"dataset {spec!r} should be written {usage}")
     image_size = None if image_size is None else int_at_least("image_size", image_size, MIN_IMAGE_SIZE)
     fraction_ok = isinstance(test_fraction, numbers.Real) and not isinstance(test_fraction, bool)
