@@ -59,7 +59,8 @@ def load_hf(arg: str, image_size: int | None, cache_dir: Path, *, test_fraction:
             raise DataError(f"hf:{arg} has no column {column!r}; its columns: {sorted(features)}")
     label_feature = features[label_column]
     if not isinstance(label_feature, datasets.ClassLabel):
-        raise DataError(f"hf:{arg} column {label_column!r} should be a ClassLabel, but is {type(label_feature).__name__}")
+        raise DataError(f"hf:{arg} column {label_column!r} should be a ClassLabel, "
+                        f"but is {type(label_feature).__name__}")
     classes = tuple(label_feature.names)
     size = image_size or DEFAULT_FOLDER_IMAGE_SIZE
     images, labels = _arrays(splits[train_name], image_column, label_column, size)
