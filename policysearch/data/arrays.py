@@ -29,19 +29,24 @@ from policysearch.errors import DataError
 __all__ = ["from_arrays"]
 
 
-def from_arrays(images: Any, labels: Any, *, test_images: Any = None, test_labels: Any = None,
-                classes: Sequence[str] | None = None, name: str = "arrays", image_size: int | None = None,
+def from_arrays(images: Any, labels: Any, *, name: str, test_images: Any = None, test_labels: Any = None,
+                classes: Sequence[str] | None = None, image_size: int | None = None,
                 test_fraction: float = CARVED_TEST_FRACTION) -> Source:
     """A :class:`Source` from uint8 images (N x H x W, or N x H x W x C with C 1 or 3) and integer labels.
 
     Labels are class indices 0..K-1 (``classes`` names them; by default
     "0".."K-1"). Without ``test_images``/``test_labels`` a ``test_fraction``
-    of every class is carved out as the held-out test split.
+    of every class is carved out as the held-out test split. ``name`` is
+    required: a study knows its dataset by name, so two different datasets
+    must not share one. Images that are not square need an ``image_size``.
     """
     if not isinstance(name, str) or not name:
         raise DataError(f"name should be a non-empty string, but got {show(name)}")
     size = None if image_size is None else int_at_least("image_size", image_size, MIN_IMAGE_SIZE)
     train_images, train_labels = _checked("images", images, "labels", labels)
+    if size is None and train_images.shape[1] != train_images.shape[2]:
+        raise DataError(f"images of {train_images.shape[1]}x{train_images.shape[2]} pixels are not square: "
+                        f"give an image_size to resize them to")
     count = int(train_labels.max()) + 1 if len(train_labels) else 0
     if test_images is not None or test_labels is not None:
         held_images, held_labels = _checked("test_images", test_images, "test_labels", test_labels)

@@ -155,6 +155,9 @@ def _load_image_folder(arg: str, image_size: int | None, cache_dir: Path, *, tes
     size = image_size or DEFAULT_FOLDER_IMAGE_SIZE
     if (root / "train").is_dir() and (root / "test").is_dir():
         return _load_split_folder(root, size)
+    if (root / "train").is_dir() and (root / "val").is_dir():  # not two classes called train and val
+        raise DataError(f"image folder {str(root)!r} has train/ and val/ but no test/: a split folder needs "
+                        f"test/ for the held-out split (or put the classes directly in the folder)")
     classes = _class_names(root)
     stacked, label_array, skipped = _read_class_tree(root, classes, size)
     _check_classes(root, classes)
@@ -175,7 +178,9 @@ def _load_split_folder(root: Path, size: int) -> Source:
         if extra:
             raise DataError(f"image folder {str(root / part)!r} has classes {extra} that train/ does not have")
         images, labels, passed_over = _read_class_tree(root / part, classes, size)
-        parts[part] = Split(images, labels)
+        # val/ rows are numbered after train/'s: indices name rows of one source, never two.
+        first = len(parts["train"]) if part == "val" else 0
+        parts[part] = Split(images, labels, np.arange(first, first + len(labels), dtype=np.int64))
         skipped += passed_over
     warn_skipped(root, skipped)
     return Source(f"imagefolder:{root}", tuple(classes), parts["train"], parts["test"], len(skipped),

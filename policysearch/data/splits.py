@@ -159,7 +159,8 @@ def stratified_indices(labels: np.ndarray, sizes: Sequence[int], seed: int) -> t
 def make_splits(
     source: Source, *, train_size: int, val_size: int, test_size: int | None = None, seed: int = 0
 ) -> Splits:
-    """Fixed-seed stratified ``train`` and ``val`` from the pool, and the ``test`` set.
+    """Fixed-seed stratified ``train`` and ``val`` from the pool (``val`` from the dataset's own
+    validation split when it has one), and the ``test`` set.
 
     ``test_size=None`` keeps the whole test set; a number subsamples it,
     stratified, with the same seed.

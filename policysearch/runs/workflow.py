@@ -147,7 +147,7 @@ def _train_run(spec: RunSpec, stream: TextIO, source: Any) -> FitResult:
     if spec.unlabeled is not None:
         same = spec.unlabeled == spec.dataset
         unlabeled = load_unlabeled(spec.unlabeled, image_size=spec.image_size, size=spec.unlabeled_size,
-                                   exclude=(splits.train, splits.val) if same else (), seed=spec.seed,
+                                   exclude=_labelled(splits, source) if same else (), seed=spec.seed,
                                    source=source if same else None)
         labelers = models or [_self_teacher(spec, stream, source).to(device)]
         extra = [teacher_logits(m, unlabeled.images, device=device) for m in labelers]
@@ -273,3 +273,8 @@ def _progress(stream: TextIO, epochs: int) -> Any:
               f"val accuracy {metrics['val_accuracy']:.4f} ({metrics['seconds']:.0f} s)", file=stream, flush=True)
 
     return report
+
+
+def _labelled(splits: Any, source: Any) -> tuple[Any, ...]:
+    """The splits drawn from the training pool (a dataset's own val/ is not part of it)."""
+    return (splits.train,) if source is not None and source.val is not None else (splits.train, splits.val)

@@ -108,7 +108,7 @@ class RunConfig:
     target_image_size: int | None = None  # None: the search's image size
     # The promotion rung (search/rung.py): the proxy's best few, trained again nearer the target, pick the answer.
     rung_candidates: int = 3  # 0: no rung, the best proxy value is the answer
-    rung_train_size: int | None = None  # None: half the target's training images, at least the proxy's
+    rung_train_size: int | None = None  # None: see rung_budget
     rung_val_size: int = 2000
     # Keys the user set (a TOML file or flags); a resumed study made by an earlier
     # version keeps that version's defaults for the others (see with_legacy_defaults).
@@ -153,9 +153,10 @@ class RunConfig:
 
     @property
     def rung_budget(self) -> tuple[int, int, int]:
-        """The rung's (training images, validation images, epochs): the target's epochs by default."""
-        train = self.rung_train_size or max(self.target_train_size // 2, self.train_size)
-        return train, self.rung_val_size, self.target_epochs
+        """The rung's (training images, validation images, epochs): by default half the target's images but at
+        least twice the proxy's (never more than the target's), and the target's epochs."""
+        default = min(max(self.target_train_size // 2, 2 * self.train_size), self.target_train_size)
+        return self.rung_train_size or default, self.rung_val_size, self.target_epochs
 
     @property
     def proxy_epochs(self) -> int:

@@ -104,9 +104,7 @@ def search_image_epochs(study: Any) -> int:
     settings = study.user_attrs.get("settings", {})
     per_epoch = int(settings.get("train_size", 0))
     trials = sum(int(t.user_attrs.get("epochs_run", 0)) * per_epoch for t in study.get_trials(deepcopy=False))
-    rung = study.user_attrs.get("rung") or {}
-    budget = rung.get("budget") or {}
-    return trials + len(rung.get("scores") or {}) * int(budget.get("train_size", 0)) * int(budget.get("epochs", 0))
+    return trials + int((study.user_attrs.get("rung") or {}).get("image_epochs", 0))
 
 
 def current_rung(study: Any) -> dict[str, Any] | None:
@@ -116,7 +114,7 @@ def current_rung(study: Any) -> dict[str, Any] | None:
         return None
     scores = rung["scores"]
     return {"budget": rung["budget"], "value": scores[str(rung["pick"])],
-            "candidates": {f"#{number}": value for number, value in scores.items()}}
+            "candidates": {f"#{number}": scores[str(number)] for number in rung["candidates"]}}
 
 
 def _versions() -> dict[str, str]:

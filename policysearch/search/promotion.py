@@ -43,7 +43,7 @@ from policysearch.search.objective import ABLATION_OF, teaching_for
 from policysearch.search.rung import RungBudget, pick, rung_splits, score_candidates
 from policysearch.search.space import SearchSpace
 
-__all__ = ["promote", "rung_candidates", "ablation_params"]
+__all__ = ["promote", "rung_candidates", "ablation_params", "run_ablation", "clear_rung"]
 
 
 def rung_candidates(study: Any, count: int) -> dict[int, Any]:
@@ -78,7 +78,11 @@ def ablation_params(study: Any, space: SearchSpace) -> tuple[int, dict[str, Any]
 
 
 def run_ablation(study: Any, config: RunConfig, run_trials: Callable[[int], None]) -> int | None:
-    """Enqueue and run (through ``run_trials(n)``) the leader's ablation unless the study has it; its number."""
+    """Enqueue and run (through ``run_trials(n)``) the leader's ablation unless the study has it; its number.
+
+    Trials still waiting (baselines a short run did not reach, retried failures)
+    run first, in order, so that the ablation is the one trial run last.
+    """
     found = ablation_params(study, config.space)
     if found is None:
         return None
@@ -86,23 +90,30 @@ def run_ablation(study: Any, config: RunConfig, run_trials: Callable[[int], None
     for trial in study.get_trials(deepcopy=False):
         if trial.params == params and trial.state == optuna.trial.TrialState.COMPLETE:
             return trial.number
+    waiting = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
     study.enqueue_trial(params, user_attrs={ABLATION_OF: leader}, skip_if_exists=False)
-    run_trials(1)
+    run_trials(waiting + 1)
     done = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(ABLATION_OF) == leader
             and t.state == optuna.trial.TrialState.COMPLETE]
     return done[-1].number if done else None
 
 
 def promote(study: Any, config: RunConfig, source: Source | None, factory: Callable[[], Any], teaching: Any,
-            stream: TextIO, ablation: int | None = None) -> None:
-    """Train the study's leaders (and ``ablation``, a trial number) at the rung budget; store the pick."""
+            stream: TextIO, ablation: int | None = None, avoid: Any = None) -> None:
+    """Train the study's leaders (and ``ablation``, a trial number) at the rung budget; store the pick.
+
+    ``avoid`` is the proxy's validation split: the rung validates elsewhere.
+    With fewer than two candidates there is nothing to choose: the stored
+    rung is cleared and the best proxy value is the answer.
+    """
     candidates = rung_candidates(study, config.rung_candidates)
     if ablation is not None and ablation not in candidates:
         candidates[ablation] = trial_policy(study.trials[ablation])
-    if len(candidates) < 2:  # nothing to choose between
+    if len(candidates) < 2:
+        clear_rung(study)
         return
     source = source or load_source(config.dataset, image_size=config.image_size)
-    data = rung_splits(source, RungBudget(*config.rung_budget), seed=config.seed)
+    data = rung_splits(source, RungBudget(*config.rung_budget), seed=config.seed, avoid=avoid)
     budget = RungBudget(len(data.train), len(data.val), config.target_epochs)  # what the pool allowed
     stored = study.user_attrs.get("rung") or {}
     known = ({int(n): v for n, v in stored.get("scores", {}).items()}
@@ -110,10 +121,22 @@ def promote(study: Any, config: RunConfig, source: Source | None, factory: Calla
     scores = score_candidates(candidates, data, factory, budget, train_config(config), known=known,
                               progress=lambda m: print(f"      {m}", file=stream, flush=True),
                               teaching_for=(lambda p: teaching_for(teaching, p)) if teaching is not None else None)
+    trained = len(set(scores) - set(known))
     values = {t.number: t.value for t in study.get_trials(deepcopy=False) if t.value is not None}
     chosen = pick({n: scores[n] for n in candidates}, values)
-    study.set_user_attr("rung", {"budget": budget.describe(), "scores": {str(n): v for n, v in scores.items()},
-                                 "pick": chosen})
+    study.set_user_attr("rung", {
+        "budget": budget.describe(), "scores": {str(n): v for n, v in scores.items()},
+        "candidates": sorted(candidates), "pick": chosen,
+        # every rung training this study paid for, at any budget: part of the search's cost
+        "image_epochs": int(stored.get("image_epochs", 0)) + trained * budget.image_epochs,
+    })
     ranked = ", ".join(f"#{n} {scores[n]:.4f}" for n in sorted(candidates, key=lambda n: -scores[n]))
     print(f"rung ({budget.train_size} images x {budget.epochs} epochs, {budget.val_size} validation images): "
           f"{ranked}; the answer is trial #{chosen}", file=stream, flush=True)
+
+
+def clear_rung(study: Any) -> None:
+    """Forget a stored rung pick (its cost stays counted): the best proxy value is the answer again."""
+    stored = study.user_attrs.get("rung")
+    if stored and stored.get("pick") is not None:
+        study.set_user_attr("rung", {"image_epochs": int(stored.get("image_epochs", 0)), "pick": None})

@@ -32,7 +32,7 @@ from policysearch.search.inputs import load_splits, load_teaching, make_model_fa
 from policysearch.search.objective import teaching_for
 from policysearch.search.optimize import optimize
 from policysearch.search.progress import Progress
-from policysearch.search.promotion import promote, run_ablation
+from policysearch.search.promotion import clear_rung, promote, run_ablation
 from policysearch.search.storage import open_study, settled_config
 from policysearch.search.verdict import format_table, measure
 from policysearch.search.workers import check_gpus, run_workers
@@ -51,7 +51,7 @@ class SearchOutcome:
     verdict: dict[str, Any] | None  # the target-budget table and verdict line (None with --no-final)
     policy_path: Path
     seconds: float
-    image_epochs: int  # what the search's trials cost, in training images seen (pruned trials count their part)
+    image_epochs: int  # what the search cost in training images seen: trials (pruned ones their part) and rung
 
 
 def run_search(config: RunConfig, stream: TextIO | None = None, *, source: Source | None = None) -> SearchOutcome:
@@ -90,7 +90,9 @@ def run_search(config: RunConfig, stream: TextIO | None = None, *, source: Sourc
     if config.rung_candidates > 0:
         ablation = run_ablation(study, config, lambda n: optimize(study, config, splits, factory,
                                                                   Progress(n, None, stream, "ablation "), n, teaching))
-        promote(study, config, source, factory, teaching, stream, ablation)
+        promote(study, config, source, factory, teaching, stream, ablation, avoid=splits.val)
+    else:
+        clear_rung(study)  # a pick made by an earlier run's rung is not this run's answer
     verdict = _verdict(study, config, source, factory, teaching, stream) if config.final else None
     path = export_study(study, output_dir=config.output_dir)
     trial = best_trial(study)

@@ -27,7 +27,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Mapping
 
 from policysearch._checks import COUNT, check_fields
-from policysearch.data import Source, make_splits
+import numpy as np
+
+from policysearch.data import Source, Splits, make_splits, stratified_indices
 from policysearch.errors import ConfigError
 from policysearch.policy import Policy
 from policysearch.training import TrainConfig, train_and_score
@@ -57,20 +59,29 @@ class RungBudget:
         return asdict(self)
 
 
-def rung_splits(source: Source, budget: RungBudget, *, seed: int) -> Any:
+def rung_splits(source: Source, budget: RungBudget, *, seed: int, avoid: Any = None) -> Any:
     """Training and validation images for the rung, from the pool only.
 
-    A pool too small for both keeps a third for validation and trains on the
+    ``avoid`` (a split of the same pool, the proxy's validation images) is
+    kept out of the rung's validation images: the candidates were chosen for
+    scoring well on it, so scoring them there again would favour luck. A
+    pool too small for both keeps a third for validation and trains on the
     rest, so small datasets still get a rung (the budget stored says so). A
     dataset with its own validation split (a folder's ``val/``) scores on it.
     """
-    pool = len(source.train)
-    if source.val is not None:  # the dataset fixes its validation split: the rung scores on (up to) all of it
-        val_size, train_size = min(budget.val_size, len(source.val)), min(budget.train_size, pool)
-    else:
-        val_size = min(budget.val_size, max(pool // 3, 1))
-        train_size = min(budget.train_size, pool - val_size)
-    return make_splits(source, train_size=train_size, val_size=val_size, seed=seed)
+    if source.val is not None:
+        return make_splits(source, train_size=min(budget.train_size, len(source.train)),
+                           val_size=min(budget.val_size, len(source.val)), seed=seed)
+    pool = source.train
+    if avoid is not None:
+        pool = pool.take(np.flatnonzero(~np.isin(pool.indices, avoid.indices)))
+    val_size = min(budget.val_size, max(len(pool) // 3, 1))
+    train_size = min(budget.train_size, len(source.train) - val_size)
+    val_rows = stratified_indices(pool.labels, [val_size], seed)[0]
+    val = pool.take(val_rows)
+    rest = source.train.take(np.flatnonzero(~np.isin(source.train.indices, val.indices)))
+    train = rest.take(stratified_indices(rest.labels, [min(train_size, len(rest))], seed)[0])
+    return Splits(source.name, source.classes, train, val, source.test)
 
 
 def score_candidates(candidates: Mapping[int, Policy], data: Any, factory: Callable[[], Any], budget: RungBudget,

@@ -97,7 +97,8 @@ class HostFeed:
         return None if self.augment is None else self.augment.state_dict()
 
     def load_state_dict(self, state: Any) -> None:
-        if self.augment is not None and state is not None:
+        # A run checkpointed on the device path (a GPU) and resumed here starts fresh host draws.
+        if self.augment is not None and state is not None and "device_generator" not in state:
             self.augment.load_state_dict(state)
 
 

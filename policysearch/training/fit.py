@@ -101,8 +101,9 @@ def fit(
     ``on_epoch(epoch, metrics)`` after each epoch's checkpoint is written.
     """
     run_dir = Path(run_dir)
-    # The device is not part of what a run is: a run started on a GPU may resume on a CPU.
-    settings = {k: v for k, v in asdict(config).items() if k != "device"}
+    # The device (and so where batches are augmented) is not part of what a run is:
+    # a run started on a GPU may resume on a CPU.
+    settings = {k: v for k, v in asdict(config).items() if k not in ("device", "augment_on")}
     recipe = {k: v for k, v in policy.to_json().items() if k not in ("score", "provenance")}
     claim(run_dir, {"description": dict(description or {}), "policy": recipe, "fit": settings})
     finished = _finished_metrics(run_dir)

@@ -159,4 +159,5 @@ def test_each_op_on_the_gpu_equals_the_cpu_batched_path(name):
     gpu = apply_batched_op(batch.cuda(), name, None if values is None else torch.tensor(values).cuda()).cpu()
     differ = (cpu != gpu).any(dim=1).float().mean().item()
     assert differ <= (0.03 if name in GEOMETRIC else 0.0), (name, differ)
-    assert (cpu.int() - gpu.int()).abs().max() <= (255 if name in GEOMETRIC else 1), name
+    if name not in GEOMETRIC:  # colour ops: at most one level apart where they differ at all
+        assert (cpu.int() - gpu.int()).abs().max() <= 1, name

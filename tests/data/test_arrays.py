@@ -37,7 +37,7 @@ def test_arrays_become_a_source_with_a_carved_test_split(digits_arrays):
 def test_given_test_arrays_are_used_as_they_are(digits_arrays):
     images, labels = digits_arrays
     rgb = np.repeat(images[..., None], 3, axis=-1)
-    source = from_arrays(rgb[:1000], labels[:1000], test_images=rgb[1000:], test_labels=labels[1000:],
+    source = from_arrays(rgb[:1000], labels[:1000], name="nb", test_images=rgb[1000:], test_labels=labels[1000:],
                          classes=[f"digit {c}" for c in range(10)])
     assert len(source.train) == 1000 and len(source.test) == len(images) - 1000
     assert source.classes[3] == "digit 3" and source.test.image_shape == (8, 8, 3)
@@ -54,10 +54,11 @@ def test_given_test_arrays_are_used_as_they_are(digits_arrays):
     (dict(images=np.zeros((4, 8, 8), np.uint8), labels=[0, 1, 0, 1], test_images=np.zeros((2, 8, 8), np.uint8)),
      "come together"),
     (dict(images=np.zeros((4, 8, 8), np.uint8), labels=[0, 1, 0, 1], image_size=4), "image_size"),
+    (dict(images=np.zeros((4, 8, 6), np.uint8), labels=[0, 1, 0, 1]), "not square"),
 ])
 def test_bad_arrays_are_one_clear_error(kwargs, message):
     with pytest.raises(DataError, match=message) as caught:
-        from_arrays(**kwargs)
+        from_arrays(**kwargs, name="bad")
     assert "\n" not in str(caught.value)
 
 

@@ -107,6 +107,7 @@ def test_a_folder_split_into_train_test_and_val_keeps_those_splits(tmp_path, cla
     assert len(splits.train) == 6 and splits.val.class_counts(2).tolist() == [2, 2] and splits.test is source.test
     with pytest.raises(DataError, match="val_size=5 is more than the 4 images"):
         make_splits(source, train_size=6, val_size=5)
+    assert source.val.indices.min() == len(source.train)  # numbered after train/: never a pool row
 
 
 def test_a_split_folder_without_val_draws_val_from_train_and_refuses_unknown_test_classes(tmp_path, class_folders):
@@ -120,3 +121,7 @@ def test_a_split_folder_without_val_draws_val_from_train_and_refuses_unknown_tes
     class_folders(tmp_path / "b" / "test", {"cats": 1, "birds": 1}, gray)
     with pytest.raises(DataError, match=r"classes \['birds'\] that train/ does not have"):
         load_source(f"imagefolder:{tmp_path / 'b'}", image_size=8)
+    class_folders(tmp_path / "c" / "train", {"cats": 3, "dogs": 3}, gray)
+    class_folders(tmp_path / "c" / "val", {"cats": 1, "dogs": 1}, gray)
+    with pytest.raises(DataError, match="train/ and val/ but no test/"):
+        load_source(f"imagefolder:{tmp_path / 'c'}", image_size=8)

@@ -23,6 +23,7 @@ from policysearch.search.export import best_trial, export_study, search_image_ep
 from policysearch.search.inputs import make_model_factory
 from policysearch.search.promotion import promote, rung_candidates
 from policysearch.search.report import describe_study
+from policysearch.data import make_splits
 from policysearch.search.rung import RungBudget, rung_splits
 from policysearch.search.run import run_search
 from policysearch.search.space import SearchSpace
@@ -109,8 +110,33 @@ def test_a_second_promotion_reuses_the_scores_it_has(study_with_a_misleading_lea
     promote(study, config, None, counting_factory, None, io.StringIO())
     assert len(built) == 3 and study.user_attrs["rung"]["scores"] == first  # nothing retrained
     # Another budget is another rung: everything is trained again.
+    cost = search_image_epochs(study)
     promote(study, replace(config, rung_train_size=180), None, counting_factory, None, io.StringIO())
     assert len(built) == 6 and study.user_attrs["rung"]["budget"]["train_size"] == 180
+    assert search_image_epochs(study) == cost + 3 * 180 * 2  # the earlier rung's trainings stay counted
+
+
+def test_the_rung_validates_on_images_the_proxy_did_not_pick_its_candidates_with(digits_source):
+    proxy = make_splits(digits_source, train_size=300, val_size=200, seed=0)
+    data = rung_splits(digits_source, RungBudget(train_size=400, val_size=300, epochs=1), seed=0, avoid=proxy.val)
+    assert (len(data.train), len(data.val)) == (400, 300)
+    assert not set(data.val.indices) & set(proxy.val.indices)
+    assert not set(data.val.indices) & set(data.train.indices)
+    # With most of the pool to avoid, validation still comes only from what is left.
+    most = make_splits(digits_source, train_size=100, val_size=len(digits_source.train) - 300, seed=0).val
+    small = rung_splits(digits_source, RungBudget(train_size=400, val_size=300, epochs=1), seed=0, avoid=most)
+    assert not set(small.val.indices) & set(most.indices) and len(small.val) == 100  # a third of the 300 left
+
+
+def test_a_run_without_a_rung_forgets_an_earlier_pick_but_not_its_cost(study_with_a_misleading_leader):
+    from policysearch.search.promotion import clear_rung
+
+    config, study, leader, runner_up = study_with_a_misleading_leader
+    promote(study, replace(config, rung_candidates=2), None, make_model_factory(config, 10), None, io.StringIO())
+    assert best_trial(study).number == runner_up
+    cost = search_image_epochs(study)
+    clear_rung(study)
+    assert best_trial(study).number == leader and search_image_epochs(study) == cost
 
 
 def test_rung_data_comes_from_the_pool_never_the_test_split(digits_source):
@@ -151,9 +177,10 @@ def test_rung_settings_are_checked():
         load_config(None, {"rung_candidates": -1})
     with pytest.raises(ConfigError, match="rung_val_size"):
         load_config(None, {"rung_val_size": 0})
-    assert RunConfig().rung_budget == (1000, 2000, 4)  # half the default target's 2,000 images, its 4 epochs
+    # Twice the proxy's 1,000 images (half the default target's 2,000 would be the proxy again), its 4 epochs.
+    assert RunConfig().rung_budget == (2000, 2000, 4)
     assert RunConfig(target_train_size=5000, target_epochs=10).rung_budget == (2500, 2000, 10)
-    assert RunConfig(target_train_size=1000).rung_budget == (1000, 2000, 4)  # never below the proxy's images
+    assert RunConfig(target_train_size=1000).rung_budget == (1000, 2000, 4)  # never more than the target's
 
 
 def test_the_leaders_ablation_runs_unpruned_and_joins_the_rung(tmp_path, digits_source):

@@ -134,3 +134,19 @@ def test_on_cuda_the_proxy_trains_from_the_resident_split(digits_splits, tiny_cn
     again = proxy_finetune(policy, tiny_cnn, splits.train, splits.val, config)
     assert result.device == "cuda" and result.val_accuracy > 0.5
     assert abs(result.val_accuracy - again.val_accuracy) <= 0.02  # seeded (cuDNN may reorder sums)
+
+
+def test_a_device_path_checkpoint_resumes_on_the_host_path(digits_splits, tiny_cnn):
+    # A train run checkpointed on a GPU (device feed) may resume on a CPU (host feed): fresh host draws.
+    splits = digits_splits(200, 100)
+    policy = Policy(num_ops=2, magnitude=12)
+    on_device = start_session(tiny_cnn, policy, splits.train.images, splits.train.labels,
+                              TrainConfig(epochs=2, batch_size=32, seed=2, device="cpu", augment_on="device"))
+    on_device.train_epoch()
+    state = copy.deepcopy(on_device.state_dict())
+    on_host = start_session(tiny_cnn, policy, splits.train.images, splits.train.labels,
+                            TrainConfig(epochs=2, batch_size=32, seed=2, device="cpu", augment_on="host"))
+    on_host.load_state_dict(state)
+    for a, b in zip(on_device.model.state_dict().values(), on_host.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert np.isfinite(on_host.train_epoch())
