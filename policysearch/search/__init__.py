@@ -1,5 +1,5 @@
 """The search: configuration, the space (the only ``trial.suggest_*``), the objective, study storage,
-workers, the target-budget verdict and export. The only layer that knows Optuna.
+workers, the promotion rung, the target-budget verdict and export. The only layer that knows Optuna.
 
 Example:
     >>> from policysearch.search import load_config

@@ -1,4 +1,5 @@
-"""Training: one loop shared by the proxy fine-tune and full training, devices, run directories, teachers.
+"""Training: one loop shared by the proxy fine-tune and full training, the feeds (OpenCV on the host,
+batched on the device), devices, run directories, teachers.
 
 This layer knows nothing of Optuna: progress leaves through callbacks.
 
