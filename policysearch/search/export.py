@@ -24,8 +24,8 @@ from policysearch.policy import Policy, Provenance, Score, load_policy
 from policysearch.search.space import BASELINES
 from policysearch.search.storage import redact
 
-__all__ = ["best_trial", "best_proxy_trial", "trial_policy", "baseline_trials", "baseline_values", "current_final_check", "current_verdict",
-           "current_rung", "search_image_epochs",
+__all__ = ["best_trial", "best_proxy_trial", "trial_policy", "baseline_trials", "baseline_values",
+           "current_final_check", "current_verdict", "current_rung", "search_image_epochs",
            "export_study", "default_path"]
 
 BUDGET_KEYS = ("train_size", "val_size", "epochs", "batch_size", "seeds")
@@ -114,7 +114,8 @@ def current_rung(study: Any) -> dict[str, Any] | None:
         return None
     scores = rung["scores"]
     return {"budget": rung["budget"], "value": scores[str(rung["pick"])],
-            "candidates": {f"#{number}": scores[str(number)] for number in rung["candidates"]}}
+            # a rung stored before candidates were listed shows every score it kept
+            "candidates": {f"#{number}": scores[str(number)] for number in rung.get("candidates", scores)}}
 
 
 def _versions() -> dict[str, str]:

@@ -6,9 +6,10 @@ the leaders are within one trial's noise (a validation set of 500 has a
 standard error of about 1.5 points at 85%). Successive halving's answer
 (Hyperband, ASHA, BOHB) is a last rung at a higher fidelity for the few
 best: here the top ``candidates`` distinct completed trials are each trained
-on more images (by default half the target's) for the target's epochs with a
-fresh seed, and scored on a larger validation split drawn from the training
-pool (never the test split, which only the verdict sees). The rung's best
+on more images (by default half the target's, at least twice the proxy's) for
+the target's epochs with a fresh seed, and scored on a larger validation split
+drawn from the training pool (never the test split, which only the verdict
+sees, nor the proxy's validation images, which chose the candidates). The rung's best
 is the search's answer.
 
 This module trains; what it stores and where lives with the study
@@ -26,9 +27,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Mapping
 
-from policysearch._checks import COUNT, check_fields
 import numpy as np
 
+from policysearch._checks import COUNT, check_fields
 from policysearch.data import Source, Splits, make_splits, stratified_indices
 from policysearch.errors import ConfigError
 from policysearch.policy import Policy
