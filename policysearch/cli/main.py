@@ -40,7 +40,7 @@ __all__ = ["main", "main_entry", "COMMANDS"]
 COMMANDS: dict[str, Command] = {
     "run": Command("search policies (resumes a study of the same name)", run_arguments, run_run),
     "show": Command("summarise a study: trials, best, baselines, final check", study_arguments, run_show),
-    "export": Command("write a study's best policy as JSON", export_arguments, run_export),
+    "export": Command("write a study's best policy as JSON or another library's format", export_arguments, run_export),
     "report": Command("write a study's plots (PNG) and summary.md into a folder", report_arguments, run_report),
     "dashboard": Command("start optuna-dashboard on the studies", dashboard_arguments, run_dashboard),
     "train": Command("train a model with a policy into a run directory (resumable)", train_arguments,

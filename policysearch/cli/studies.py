@@ -40,13 +40,32 @@ def run_show(args: argparse.Namespace) -> int:
 
 def export_arguments(parser: argparse.ArgumentParser) -> None:
     study_arguments(parser)
-    parser.add_argument("-o", "--output", metavar="FILE", help="default studies/<study>/best_policy.json")
+    parser.add_argument("--format", default="json", metavar="FORMAT",
+                        help="json (default), torchvision, timm, albumentations or kornia; README lists which are exact")
+    parser.add_argument("--policy", metavar="FILE", help="convert this policy JSON instead of a study's best")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="default studies/<study>/best_policy.json (best_policy_<format>.py/.json for others)")
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from policysearch.errors import ConfigError
+    from policysearch.policy import EXPORT_FORMATS, load_policy, write_export
     from policysearch.search.export import export_study
 
-    print(f"wrote {export_study(_open_existing(args), args.output)}")
+    if args.format not in EXPORT_FORMATS:
+        raise ConfigError(f"--format should be one of {list(EXPORT_FORMATS)}, but got {args.format!r}")
+    if args.policy is None:
+        written = export_study(_open_existing(args), args.output, fmt=args.format)
+    elif args.output is None:
+        raise ConfigError("--policy needs -o/--output: where to write the converted policy")
+    else:
+        policy = load_policy(args.policy)
+        try:
+            written = write_export(policy, args.format, args.output)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {args.output!r}: {exc.strerror or exc}") from None
+    fmt = EXPORT_FORMATS[args.format]
+    print(f"wrote {written} ({args.format}, {fmt.fidelity})")
     return 0
 
 

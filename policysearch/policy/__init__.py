@@ -22,7 +22,9 @@ from policysearch.policy.document import (
     Score,
     Transfer,
 )
+from policysearch.policy.formats import EXPORT_FORMATS, ExportFormat, write_export
 from policysearch.policy.loading import SCHEMA_FILE, load_policy, policy_schema
 
 __all__ = ["AUGMENTATION_KINDS", "FORMAT", "VERSION", "APPROACHES", "MIXING_KINDS", "INTERPOLATIONS", "Mixing", "Transfer",
-           "Distillation", "Score", "Provenance", "Policy", "load_policy", "policy_schema", "SCHEMA_FILE"]
+           "Distillation", "Score", "Provenance", "Policy", "load_policy", "policy_schema", "SCHEMA_FILE",
+           "EXPORT_FORMATS", "ExportFormat", "write_export"]

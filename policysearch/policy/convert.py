@@ -1,4 +1,4 @@
-"""A policy in other libraries' terms: torchvision (exact) and timm (approximate).
+"""A policy in torchvision's terms (exact; its batch mixing approximate) and timm's (approximate).
 
 Functions take the policy's fields (any object with the :class:`~policysearch.policy.Policy`
 attributes), so the document module can call them without an import cycle.
@@ -16,7 +16,7 @@ from typing import Any
 from policysearch.augment.ops import TORCHVISION_OPS
 from policysearch.errors import PolicyError
 
-__all__ = ["to_torchvision", "to_timm"]
+__all__ = ["to_torchvision", "to_torchvision_mixing", "to_timm"]
 
 
 def to_torchvision(policy: Any) -> Any:
@@ -41,6 +41,28 @@ def to_torchvision(policy: Any) -> Any:
         return v2.TrivialAugmentWide(num_magnitude_bins=policy.num_magnitude_bins, interpolation=mode, fill=fill)
     return v2.RandAugment(num_ops=policy.num_ops, magnitude=policy.magnitude,
                           num_magnitude_bins=policy.num_magnitude_bins, interpolation=mode, fill=fill)
+
+
+def to_torchvision_mixing(policy: Any, num_classes: int | None = None) -> Any:
+    """The policy's CutMix/MixUp as a torchvision v2 batch transform, or None without mixing.
+
+    Approximate: ``v2.RandomApply([v2.CutMix(...)], p=prob)``. Where ours pairs
+    a batch by a random permutation, torchvision pairs each image with its
+    neighbour (``roll(1)``), which is the same in distribution for a shuffled
+    batch; a batch left unmixed keeps its class-index labels, which
+    ``nn.CrossEntropyLoss`` takes as readily as the mixed soft labels.
+
+    Example:
+        >>> from policysearch.policy import Mixing, Policy
+        >>> to_torchvision_mixing(Policy(mixing=Mixing("mixup", prob=0.5)), 10).__class__.__name__
+        'RandomApply'
+    """
+    if policy.mixing is None:
+        return None
+    from torchvision.transforms import v2
+
+    mixer = {"cutmix": v2.CutMix, "mixup": v2.MixUp}[policy.mixing.kind]
+    return v2.RandomApply([mixer(alpha=policy.mixing.alpha, num_classes=num_classes)], p=policy.mixing.prob)
 
 
 def to_timm(policy: Any) -> str:

@@ -29,7 +29,7 @@ from policysearch.augment.ops import OPS, TORCHVISION_OPS
 from policysearch.augment.randaugment import RandAugment
 from policysearch.augment.trivialaugment import TrivialAugmentWide
 from policysearch.errors import PolicyError
-from policysearch.policy import convert
+from policysearch.policy import convert, formats, to_albumentations, to_kornia
 
 __all__ = [
     "FORMAT",
@@ -301,6 +301,28 @@ class Policy:
     def to_torchvision(self) -> Any:
         """The torchvision.transforms.v2 equivalent (RandAugment or TrivialAugmentWide); see :mod:`.convert`."""
         return convert.to_torchvision(self)
+
+    def to_torchvision_mixing(self, num_classes: int | None = None) -> Any:
+        """The batch mixing as torchvision v2 (approximate), or None; see :func:`.convert.to_torchvision_mixing`."""
+        return convert.to_torchvision_mixing(self, num_classes)
+
+    def to_albumentations(self) -> Any:
+        """An approximate albumentations ``Compose``; see :mod:`.to_albumentations`."""
+        return to_albumentations.to_albumentations(self)
+
+    def to_kornia(self, image_size: int | None = None) -> Any:
+        """An approximate Kornia ``RandAugment``/``TrivialAugment`` module; see :mod:`.to_kornia`."""
+        return to_kornia.to_kornia(self, image_size)
+
+    def export(self, path: str | os.PathLike[str], format: str = "json") -> Path:
+        """Write the policy in an export format (json, torchvision, timm, albumentations, kornia), atomically.
+
+        Example:
+            >>> import tempfile
+            >>> Policy().export(f"{tempfile.mkdtemp()}/ra.py", "kornia").name
+            'ra.py'
+        """
+        return formats.write_export(self, format, path)
 
     def to_timm(self) -> str:
         """An approximate timm ``rand-...`` config string; see :func:`.convert.to_timm`.

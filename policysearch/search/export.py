@@ -20,7 +20,7 @@ import optuna
 
 from policysearch import __version__
 from policysearch.errors import StorageError
-from policysearch.policy import Policy, Provenance, Score, load_policy
+from policysearch.policy import EXPORT_FORMATS, Policy, Provenance, Score, load_policy, write_export
 from policysearch.search.space import BASELINES
 from policysearch.search.storage import redact
 
@@ -158,15 +158,24 @@ def best_policy(study: Any) -> Policy:
     return trial_policy(trial).with_score(score, provenance)
 
 
-def default_path(study_name: str, output_dir: str | Path = "studies") -> Path:
-    """``studies/<study>/best_policy.json``."""
-    return Path(output_dir) / study_name / "best_policy.json"
+def default_path(study_name: str, output_dir: str | Path = "studies", fmt: str = "json") -> Path:
+    """``studies/<study>/best_policy.json``, or ``best_policy_<format><suffix>`` for another export format.
+
+    Example:
+        >>> default_path("fmnist", fmt="kornia").as_posix()
+        'studies/fmnist/best_policy_kornia.py'
+    """
+    if fmt == "json":
+        return Path(output_dir) / study_name / "best_policy.json"
+    suffix = EXPORT_FORMATS[fmt].suffix if fmt in EXPORT_FORMATS else ""
+    return Path(output_dir) / study_name / f"best_policy_{fmt}{suffix}"
 
 
-def export_study(study: Any, path: str | Path | None = None, *, output_dir: str | Path = "studies") -> Path:
-    """Write the best policy's JSON (atomically) and return where it went."""
-    target = Path(path) if path is not None else default_path(study.study_name, output_dir)
+def export_study(study: Any, path: str | Path | None = None, *, output_dir: str | Path = "studies",
+                 fmt: str = "json") -> Path:
+    """Write the best policy in export format ``fmt`` (atomically) and return where it went."""
+    target = Path(path) if path is not None else default_path(study.study_name, output_dir, fmt)
     try:
-        return best_policy(study).save(target)
+        return write_export(best_policy(study), fmt, target)
     except OSError as exc:
         raise StorageError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None

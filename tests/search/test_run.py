@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import runpy
 
 import optuna
 import pytest
 
 from policysearch import load_policy
 from policysearch.cli import main
-from policysearch.search.export import best_trial
+from policysearch.policy.to_kornia import kornia_policy
+from policysearch.search.export import best_trial, trial_policy
 from policysearch.search.objective import ABLATION_OF
 
 pytestmark = pytest.mark.slow
@@ -100,6 +102,29 @@ def test_second_run_resumes_and_adds_trials_then_show_and_export(searched, capsy
     assert main(["export", "--study", "e2e", "--storage", storage, "-o", str(out)]) == 0
     assert load_policy(out).provenance.study == "e2e"
     assert json.loads(out.read_text())["format"] == "policysearch.policy"
+
+
+def test_export_writes_each_format_beside_the_json_and_converts_a_policy_file(searched, capsys, tmp_path):
+    pytest.importorskip("albumentations")
+    pytest.importorskip("kornia")
+    storage = f"sqlite:///{searched}/e2e.db"
+    out = tmp_path / "out"
+    for fmt, name in (("albumentations", "best_policy_albumentations.json"), ("kornia", "best_policy_kornia.py")):
+        args = ["export", "--study", "e2e", "--storage", storage, "--format", fmt, "-o", str(out / name)]
+        assert main(args) == 0
+        assert f"({fmt}, approximate)" in capsys.readouterr().out
+    best = trial_policy(best_trial(_study(searched)))
+    module = runpy.run_path(str(out / "best_policy_kornia.py"))
+    assert module["POLICY"] == kornia_policy(best) and module["HEAD_LR"] == best.transfer.head_lr
+    policy_file = out / "best.json"
+    assert main(["export", "--study", "e2e", "--storage", storage, "-o", str(policy_file)]) == 0
+    assert main(["export", "--policy", str(policy_file), "--format", "torchvision", "-o", str(out / "tv.py")]) == 0
+    assert "from torchvision.transforms import v2" in (out / "tv.py").read_text()
+    capsys.readouterr()
+    assert main(["export", "--policy", str(policy_file), "--format", "onnx", "-o", str(out / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "--format should be one of" in err and "'onnx'" in err and err.count("\n") == 1
+    assert not (out / "x").exists()
 
 
 def test_resume_with_other_settings_is_refused_and_changes_nothing(searched, capsys):
