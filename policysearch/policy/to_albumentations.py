@@ -9,16 +9,18 @@ range. Where the two libraries differ (measured per op in
 - ``A.SomeOf`` applies the chosen ops in list order, not in the order drawn;
 - TrivialAugmentWide's value is continuous rather than one of 31 bins;
 - albumentations shears about the image centre (torchvision about the top-left
-  corner), so a sheared image is also shifted;
+  corner); RandAugment's shears add the shift that makes up for it on a square
+  image, to within half a pixel; TrivialAugmentWide's stay about the centre;
 - Equalize and AutoContrast use albumentations' kernels ("cv" and "pil");
 - a negative Sharpness (torchvision blends towards a 3x3 blur) is a 3x3 box
   blur applied with probability equal to the blend weight: equal in
   expectation, not per image.
 
-Brightness, Color, Contrast, Rotate, TranslateX/Y, Posterize, Solarize and the
-positive Sharpness use the same arithmetic as torchvision (ColorJitter's
-factors are torchvision's; ``A.Sharpen`` with lightness 1 and alpha
-``(factor - 1) / 13`` is torchvision's sharpening kernel inside the border).
+Rotate, TranslateX/Y, Posterize and Solarize give torchvision's pixels;
+Brightness, Color and Contrast are ColorJitter at torchvision's factors (within
+a level: it rounds where torchvision truncates); the positive Sharpness is
+``A.Sharpen`` with lightness 1 and alpha ``(factor - 1) / 13``, torchvision's
+kernel inside the border.
 
 Example:
     >>> from policysearch.policy import Policy
@@ -76,7 +78,13 @@ def _shear(axis: str) -> Callable[[_Context, float, float], Any]:
         # torchvision's value is the tangent of the shear angle; albumentations takes degrees.
         degrees = (math.degrees(math.atan(low)), math.degrees(math.atan(high)))
         shear = {"x": (0.0, 0.0), "y": (0.0, 0.0), axis: degrees}
-        return ctx.A.Affine(shear=shear, interpolation=ctx.interpolation, fill=ctx.fill, p=1.0)
+        # albumentations shears about the centre, torchvision about the top-left corner: on a square image the
+        # difference is a shift of half the tangent along the same axis. A drawn range (TrivialAugment) cannot
+        # pair each shear with its own shift, so it shears about the centre.
+        shift = -low / 2.0 if low == high else 0.0
+        move = {"x": (0.0, 0.0), "y": (0.0, 0.0), axis: (shift, shift)}
+        return ctx.A.Affine(shear=shear, translate_percent=move, interpolation=ctx.interpolation, fill=ctx.fill,
+                            p=1.0)
     return build
 
 
