@@ -10,8 +10,8 @@ side by side in one process:
    batched path at least 20x the one-thread OpenCV path at 224x224.
 2. one proxy trial (EfficientNet-Lite0, 32x32, 1,000 Fashion-MNIST images,
    3 epochs, N=2 M=9) with the data and augmentation on the device, against
-   its compute floor (the same optimizer steps on pre-made device tensors).
-   Target on a GPU: at most 1.2x.
+   its compute floor (the same optimizer steps and validation passes on
+   pre-made device tensors). Target on a GPU: at most 1.2x.
 3. trials per hour of ``policysearch run --jobs K`` on one device for K = 1, 2,
    4, 8. Target on a GPU: 4 workers at least 2.5x one.
 
@@ -37,7 +37,7 @@ from torchvision.transforms import v2
 from policysearch import Policy
 from policysearch.augment.batched import BatchedRandAugment
 from policysearch.data import load_source, make_splits
-from policysearch.models import build_model
+from policysearch.models import model_factory
 from policysearch.training import TrainConfig, proxy_finetune, resolve_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -100,10 +100,10 @@ def throughput(size: int, count: int, device: torch.device, repeats: int) -> dic
 
 
 def proxy_against_floor(device: torch.device, epochs: int) -> tuple[float, float]:
-    """Seconds of one device-path proxy trial and of its compute floor (best of two each)."""
+    """Seconds of one device-path proxy trial and of its compute floor, steps and validation (best of two each)."""
     source = load_source("fashion-mnist", image_size=32)
     splits = make_splits(source, train_size=1000, val_size=200, seed=0)
-    factory = lambda: build_model("efficientnet-lite0", source.num_classes, image_size=32)  # noqa: E731
+    factory = model_factory("efficientnet-lite0", source.num_classes, image_size=32)  # as a search builds models
     policy = Policy(num_ops=NUM_OPS, magnitude=MAGNITUDE)
     config = TrainConfig(epochs=epochs, batch_size=64, device=device.type, augment_on="device")
     floor_seconds(policy, factory, splits, device, epochs=epochs)  # warm-up

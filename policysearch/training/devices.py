@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from policysearch._checks import check_choice
 from policysearch.errors import TrainingError
 from policysearch.training.config import DEVICES
 
-__all__ = ["resolve_device", "to_float_batch", "autocast"]
+__all__ = ["resolve_device", "to_float_batch", "autocast", "spare_core"]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -42,6 +43,25 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "mps" and not _mps_available():
         raise TrainingError("device 'mps' was asked for, but Apple MPS is not available here")
     return torch.device(name)
+
+
+def spare_core() -> bool:
+    """Whether this process has a CPU core beyond torch's intra-op threads.
+
+    A thread that augments while torch computes on every core does not
+    overlap: it takes a core from one of torch's threads, and each parallel
+    region then waits for that thread (measured on 2 cores: the producer
+    thread made the CPU proxy slower, not faster).
+
+    Example:
+        >>> isinstance(spare_core(), bool)
+        True
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows: no affinity call
+        cores = os.cpu_count() or 1
+    return torch.get_num_threads() < cores
 
 
 def _mps_available() -> bool:

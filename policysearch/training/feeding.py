@@ -1,12 +1,15 @@
 """How training batches reach the model.
 
 * :class:`HostFeed` (the CPU path, and the reference): numpy batches,
-  augmented image by image with the OpenCV ops. A producer thread prepares
-  the next batch (shuffle order, augmentation, the batch's mixing draws)
-  while the model trains on this one; OpenCV and torch both release the GIL,
-  so the two overlap. The producer is the only user of the run's generator
-  during an epoch and draws in batch order, so a seed gives the same run as
-  drawing inline (and the same as before the producer existed).
+  augmented image by image with the OpenCV ops. Where a core is free for it
+  (the model trains on a GPU, or torch's threads leave a core over), a
+  producer thread prepares the next batch (shuffle order, augmentation, the
+  batch's mixing draws) while the model trains on this one; OpenCV and torch
+  both release the GIL, so the two overlap. Where torch computes on every
+  core, the batch is prepared inline: a producer there only takes a core from
+  torch (:func:`~policysearch.training.devices.spare_core`). The producer is
+  the only user of the run's generator during an epoch and draws in batch
+  order, so a seed gives the same run either way.
 * :class:`DeviceFeed` (the GPU path, after airbench): the training split
   lives on the device as one uint8 NxCxHxW tensor; shuffling, batching and
   augmentation (:mod:`policysearch.augment.batched`, a fresh op, sign and bin
@@ -36,7 +39,7 @@ import numpy as np
 import torch
 
 from policysearch.augment.batched import BatchedRandAugment, BatchedTrivialAugmentWide
-from policysearch.training.devices import to_float_batch
+from policysearch.training.devices import spare_core, to_float_batch
 
 __all__ = ["HostFeed", "DeviceFeed", "make_feed", "device_augment", "ahead"]
 
@@ -70,9 +73,10 @@ class HostFeed:
     """Shuffled numpy batches, augmented per image on the CPU one batch ahead (see the module docstring)."""
 
     def __init__(self, images: np.ndarray, rows: np.ndarray, batch_size: int, rng: np.random.Generator,
-                 augment: Any, mixer: Any, device: torch.device) -> None:
+                 augment: Any, mixer: Any, device: torch.device, overlap: bool = True) -> None:
         self.images, self.rows, self.batch_size = images, rows, batch_size
         self.rng, self.augment, self.mixer, self.device = rng, augment, mixer, device
+        self.overlap = overlap  # a producer thread prepares the next batch (the same draws either way)
 
     def _prepared(self) -> Iterator[tuple[np.ndarray, np.ndarray, Any]]:
         # Every draw of an epoch, in this order: the shuffle, then per batch
@@ -88,7 +92,7 @@ class HostFeed:
 
     def epoch(self) -> Iterator[Batch]:
         """One epoch of ``(x, y)``: float NCHW channels-last images and their rows, on the device."""
-        for chunk, rows, draw in ahead(self._prepared()):
+        for chunk, rows, draw in (ahead(self._prepared()) if self.overlap else self._prepared()):
             x, y = to_float_batch(chunk, self.device), _rows_tensor(rows).to(self.device)
             yield (x, y) if self.mixer is None else self.mixer.apply(x, y, draw)
 
@@ -163,4 +167,5 @@ def make_feed(augment_on: str, images: np.ndarray, rows: np.ndarray, batch_size:
     # One augmentation for the whole run, drawing from the run's generator;
     # its pending draws are part of the session's state, so a resumed run draws the same.
     augment = policy.transform(rng=rng) if policy.num_ops > 0 else None
-    return HostFeed(images, rows, batch_size, rng, augment, mixer, device)
+    overlap = device.type != "cpu" or spare_core()
+    return HostFeed(images, rows, batch_size, rng, augment, mixer, device, overlap)

@@ -30,17 +30,36 @@ def test_the_producer_thread_draws_what_inline_drawing_did(digits_splits):
     images = np.repeat(train.images[..., None], 3, axis=-1) if train.images.ndim == 3 else train.images
     policy = Policy(num_ops=2, magnitude=9, mixing=Mixing("cutmix", prob=0.5))
     runs = []
-    for threaded in (True, False):
+    for way in ("thread", "feed inline", "by hand"):
         rng = np.random.default_rng(3)
         augment, mixer = policy.transform(rng=rng), policy.batch_mixer(10, rng=rng)
-        if threaded:
-            epoch = HostFeed(images, train.labels, 32, rng, augment, mixer, torch.device("cpu")).epoch()
-        else:
+        if way == "by hand":
             epoch = _inline_epoch(images, train.labels, 32, rng, augment, mixer)
+        else:
+            epoch = HostFeed(images, train.labels, 32, rng, augment, mixer, torch.device("cpu"),
+                             overlap=way == "thread").epoch()
         runs.append([(x.clone(), y.clone()) for x, y in epoch])
-    assert len(runs[0]) == len(runs[1]) == 7
-    for (x1, y1), (x2, y2) in zip(*runs):
-        assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert [len(run) for run in runs] == [7, 7, 7]
+    for (x1, y1), (x2, y2), (x3, y3) in zip(*runs):
+        assert torch.equal(x1, x2) and torch.equal(y1, y2) and torch.equal(x1, x3) and torch.equal(y1, y3)
+
+
+@pytest.fixture
+def torch_threads():
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+def test_the_producer_thread_runs_only_where_a_core_is_free_for_it(torch_threads, monkeypatch):
+    import policysearch.training.devices as devices
+
+    images, rows, rng = np.zeros((4, 8, 8, 3), np.uint8), np.arange(4) % 2, np.random.default_rng(0)
+    monkeypatch.setattr(devices.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    torch_threads(2)  # torch computes on both cores: augmenting beside it would only take one from it
+    assert not make_feed("host", images, rows, 2, rng, Policy(), None, torch.device("cpu")).overlap
+    torch_threads(1)
+    assert make_feed("host", images, rows, 2, rng, Policy(), None, torch.device("cpu")).overlap
 
 
 def test_ahead_keeps_order_and_passes_errors_on():
