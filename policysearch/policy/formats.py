@@ -135,7 +135,7 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {fmt.name: fmt for fmt in (
                  _albumentations),
     ExportFormat("kornia", ".py", "approximate",
                  "Values pinned to bin M, but one op draw per batch without replacement, and Kornia's own "
-                 "brightness, contrast and saturation kernels.", _kornia),
+                 "contrast (no mean) and saturation (HSV) kernels.", _kornia),
 )}  # fmt: skip
 
 

@@ -11,9 +11,11 @@ or ``(-2v, 2v)`` for the ops Kornia signs itself, read at ``m = 15``):
 - Kornia draws the N entries without replacement and one op for the whole
   batch (values and geometric signs are per image), where torchvision draws
   per image with replacement;
-- Kornia's kernels differ: Brightness adds (torchvision multiplies),
-  Contrast scales without the mean, Color works in HSV, shears are about the
-  centre; ``bench/export_fidelity.py`` measures each op against ours.
+- Kornia's kernels differ: it has no contrast about the mean (Contrast
+  becomes its plain scaling), Color works in HSV, shears are about the centre.
+  Brightness is Kornia's ``contrast``, which multiplies as torchvision's
+  brightness does (its own ``brightness`` adds). ``bench/export_fidelity.py``
+  measures each op against ours.
 
 TrivialAugmentWide becomes ``TrivialAugment`` over the wide ranges with
 continuous values; its 32-pixel translation is a fraction of ``image_size``.
@@ -41,7 +43,9 @@ DEFAULT_IMAGE_SIZE = 224  # for TrivialAugment's pixel translation when the poli
 # op name -> Kornia's name for it. Identity is Brightness at factor 1.
 KORNIA_OPS: dict[str, str] = {
     "Identity": "brightness", "ShearX": "shear_x", "ShearY": "shear_y", "TranslateX": "translate_x",
-    "TranslateY": "translate_y", "Rotate": "rotate", "Brightness": "brightness", "Color": "color",
+    "TranslateY": "translate_y", "Rotate": "rotate",
+    "Brightness": "contrast",  # Kornia's contrast multiplies by the factor: torchvision's brightness, within a level
+    "Color": "color",
     "Contrast": "contrast", "Sharpness": "sharpness", "Posterize": "posterize", "Solarize": "solarize",
     "AutoContrast": "auto_contrast", "Equalize": "equalize", "Invert": "invert",
 }  # fmt: skip
