@@ -50,12 +50,14 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from policysearch.errors import ConfigError
     from policysearch.policy import EXPORT_FORMATS, load_policy, write_export
-    from policysearch.search.export import export_study
+    from policysearch.search.export import best_policy, export_study
 
     if args.format not in EXPORT_FORMATS:
         raise ConfigError(f"--format should be one of {list(EXPORT_FORMATS)}, but got {args.format!r}")
     if args.policy is None:
-        written = export_study(_open_existing(args), args.output, fmt=args.format)
+        study = _open_existing(args)
+        policy = best_policy(study)
+        written = export_study(study, args.output, fmt=args.format)
     elif args.output is None:
         raise ConfigError("--policy needs -o/--output: where to write the converted policy")
     else:
@@ -64,8 +66,7 @@ def run_export(args: argparse.Namespace) -> int:
             written = write_export(policy, args.format, args.output)
         except OSError as exc:
             raise ConfigError(f"cannot write {args.output!r}: {exc.strerror or exc}") from None
-    fmt = EXPORT_FORMATS[args.format]
-    print(f"wrote {written} ({args.format}, {fmt.fidelity})")
+    print(f"wrote {written} ({args.format}, {EXPORT_FORMATS[args.format].fidelity_for(policy)})")
     return 0
 
 

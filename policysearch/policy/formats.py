@@ -41,6 +41,16 @@ class ExportFormat:
     reason: str
     render: Callable[[Any], str]
 
+    def fidelity_for(self, policy: Any) -> str:
+        """This format's fidelity for ``policy``: an exact format with batch mixing other than JSON is approximate.
+
+        Example:
+            >>> from policysearch.policy import Mixing, Policy
+            >>> EXPORT_FORMATS["torchvision"].fidelity_for(Policy(mixing=Mixing()))
+            'approximate'
+        """
+        return "approximate" if self.name != "json" and policy.mixing is not None else self.fidelity
+
 
 def _json(policy: Any) -> str:
     return json.dumps(policy.to_json(), indent=2, allow_nan=False) + "\n"
@@ -55,7 +65,11 @@ def _albumentations(policy: Any) -> str:
 
 def _header(policy: Any, name: str) -> str:
     fmt = EXPORT_FORMATS[name]
-    lines = [f"# policysearch export for {name} ({fmt.fidelity}): see the reason below.", f"# {fmt.reason}"]
+    lines = [f"# policysearch export for {name} ({fmt.fidelity_for(policy)}): see the reason below.",
+             f"# {fmt.reason}"]
+    if policy.mixing is not None and name != "torchvision":
+        lines.append(f"# The policy also mixes batches ({policy.mixing.kind}, p={policy.mixing.prob}, "
+                     f"alpha={policy.mixing.alpha}): not in this file; --format torchvision writes it.")
     if policy.provenance is not None:
         lines.append(f"# From study {policy.provenance.study!r}, trial #{policy.provenance.trial}.")
     transfer = policy.transfer
@@ -128,14 +142,16 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {fmt.name: fmt for fmt in (
                  _torchvision),
     ExportFormat("timm", ".py", "approximate",
                  "timm's scale is 0-10 (M rescaled), its op set differs (no Identity; Invert, SolarizeAdd) "
-                 "and its ops run on PIL images.", _timm),
+                 "and its ops run on PIL images; timm's own op set whatever the policy's; no batch mixing.", _timm),
     ExportFormat("albumentations", ".json", "approximate",
-                 "Same arithmetic for most ops; shears about the centre, its own Equalize/AutoContrast, ops in "
-                 "list order, a negative Sharpness as a blur applied with the blend's probability.",
+                 "Same arithmetic for most ops; shears shifted to torchvision's pivot within a pixel, its own "
+                 "Equalize/AutoContrast, ops in list order, a negative Sharpness as a blur applied with a probability; "
+                 "no batch mixing.",
                  _albumentations),
     ExportFormat("kornia", ".py", "approximate",
-                 "Values pinned to bin M, but one op draw per batch without replacement, and Kornia's own "
-                 "contrast (no mean) and saturation (HSV) kernels.", _kornia),
+                 "Values pinned to bin M, but one op draw per batch without replacement, Kornia's own "
+                 "contrast (no mean) and saturation (HSV) kernels, bilinear warps with zero fill; no batch mixing.",
+                 _kornia),
 )}  # fmt: skip
 
 

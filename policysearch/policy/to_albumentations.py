@@ -10,11 +10,14 @@ range. Where the two libraries differ (measured per op in
 - TrivialAugmentWide's value is continuous rather than one of 31 bins;
 - albumentations shears about the image centre (torchvision about the top-left
   corner); RandAugment's shears add the shift that makes up for it on a square
-  image, to within half a pixel; TrivialAugmentWide's stay about the centre;
+  image, to within a pixel (albumentations truncates the shift to whole pixels);
+  TrivialAugmentWide's stay about the centre;
 - Equalize and AutoContrast use albumentations' kernels ("cv" and "pil");
-- a negative Sharpness (torchvision blends towards a 3x3 blur) is a 3x3 box
-  blur applied with probability equal to the blend weight: equal in
-  expectation, not per image.
+- a negative Sharpness (torchvision blends towards a 3x3 smoothing) is a 3x3
+  box blur applied with probability 9/13 of the blend weight: equal in
+  expectation inside the border, not per image;
+- Cutout's hole stays inside the image and its sides are fractions of each
+  side (ours: of the shorter side, clipped at the border).
 
 Rotate, TranslateX/Y, Posterize and Solarize give torchvision's pixels;
 Brightness, Color and Contrast are ColorJitter at torchvision's factors (within
@@ -109,8 +112,10 @@ def _sharpness(ctx: _Context, low: float, high: float) -> Any:
     sharpen = A.Sharpen(alpha=(max(low, 0.0) / 13.0, max(high, 0.0) / 13.0), lightness=(1.0, 1.0), p=1.0)
     if low >= 0:
         return sharpen
-    # A blend of weight w towards the blur, as a blur applied with probability w (w averaged over the range).
-    weight = -low if high <= 0 else -low / 2.0
+    # A blend of weight w towards torchvision's smoothing kernel (centre 5/13, the rest 1/13) moves a pixel
+    # 9/13 as far as a 3x3 box blur does: the box blur is applied with probability 9w/13 (w averaged over the
+    # range), which is equal in expectation inside the border.
+    weight = (-low if high <= 0 else -low / 2.0) * 9.0 / 13.0
     blur = A.Sequential([A.Blur(blur_limit=(3, 3), p=weight)], p=1.0)
     return blur if high <= 0 else A.OneOf([sharpen, blur], p=1.0)
 

@@ -17,8 +17,12 @@ or ``(-2v, 2v)`` for the ops Kornia signs itself, read at ``m = 15``):
   brightness does (its own ``brightness`` adds). ``bench/export_fidelity.py``
   measures each op against ours.
 
+Kornia's geometric ops sample bilinearly and fill with zeros: the policy's
+``interpolation`` and ``fill`` do not carry over.
+
 TrivialAugmentWide becomes ``TrivialAugment`` over the wide ranges with
-continuous values; its 32-pixel translation is a fraction of ``image_size``.
+continuous values; its 32-pixel translation is a fraction of ``image_size``
+(the policy's own, else 224), at most the whole side.
 
 Example:
     >>> from policysearch.policy import Policy
@@ -31,6 +35,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
+from policysearch._checks import check_int
 from policysearch.augment.ops import get_op
 from policysearch.augment.trivialaugment import WIDE_MAGNITUDES
 from policysearch.errors import PolicyError
@@ -97,7 +102,9 @@ def _trivialaugment_entry(name: str, policy: Any, side: int) -> list[tuple[str, 
     table = wide(policy.num_magnitude_bins, side, side)
     low, high = round(min(table), 6), round(max(table), 6)
     if name in _SYMMETRIC:
-        end = round(_kornia_value(name, high, side), 10)
+        # Kornia takes at most a whole side; 32 pixels on a smaller image moves it out of view either way.
+        end = min(round(_kornia_value(name, high, side), 10), 1.0) if name.startswith("Translate") else \
+            round(_kornia_value(name, high, side), 10)
         return [(kname, -end, end)]
     if name in _FACTORS:
         return [(kname, 1.0 - high, 1.0 + high)]
@@ -106,10 +113,16 @@ def _trivialaugment_entry(name: str, policy: Any, side: int) -> list[tuple[str, 
 
 def kornia_policy(policy: Any, image_size: Optional[int] = None) -> list[list[tuple[str, float, float]]]:
     """The ``policy`` argument for Kornia's ``RandAugment`` (at ``m=KORNIA_M``) or ``TrivialAugment``."""
+    if image_size is not None:
+        check_int("image_size", image_size, low=1)
     if policy.kind == "trivialaugment":
         side = image_size or (policy.provenance and policy.provenance.image_size) or DEFAULT_IMAGE_SIZE
         return [_trivialaugment_entry(name, policy, int(side)) for name in policy.ops]
-    return [entry for name in policy.ops for entry in _randaugment_entries(name, policy)]
+    entries = [entry for name in policy.ops for entry in _randaugment_entries(name, policy)]
+    if policy.num_ops > len(entries):  # Kornia draws without replacement
+        raise PolicyError(f"augmentation.num_ops {policy.num_ops} is more than Kornia's RandAugment can draw "
+                          f"from {len(entries)} entries without replacement")
+    return entries
 
 
 def to_kornia(policy: Any, image_size: Optional[int] = None) -> Any:
@@ -130,7 +143,4 @@ def to_kornia(policy: Any, image_size: Optional[int] = None) -> Any:
         import torch
 
         return torch.nn.Identity()
-    if policy.num_ops > len(entries):  # Kornia draws without replacement
-        raise PolicyError(f"augmentation.num_ops {policy.num_ops} is more than Kornia's RandAugment can draw "
-                          f"from {len(entries)} entries without replacement")
     return RandAugment(n=policy.num_ops, m=KORNIA_M, policy=entries)

@@ -26,7 +26,7 @@ from policysearch.search.storage import redact
 
 __all__ = ["best_trial", "best_proxy_trial", "trial_policy", "baseline_trials", "baseline_values",
            "current_final_check", "current_verdict", "current_rung", "search_image_epochs",
-           "export_study", "default_path"]
+           "export_study", "default_path", "best_policy"]
 
 BUDGET_KEYS = ("train_size", "val_size", "epochs", "batch_size", "seeds")
 
