@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 from policysearch.errors import PolicySearchError
 
-__all__ = ["atomic_path", "write_json_atomic", "read_json", "to_jsonable"]
+__all__ = ["atomic_path", "json_text", "write_json_atomic", "read_json", "to_jsonable"]
 
 
 @contextlib.contextmanager
@@ -55,9 +55,19 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def json_text(document: Any) -> str:
+    """``document`` as the indented JSON text this project writes (NaN refused).
+
+    Example:
+        >>> json_text({"a": 1}).splitlines()
+        ['{', '  "a": 1', '}']
+    """
+    return json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
 def write_json_atomic(path: str | os.PathLike[str], document: Any) -> Path:
     """Write ``document`` as indented JSON to ``path``, atomically (NaN refused)."""
-    text = json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    text = json_text(document)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)

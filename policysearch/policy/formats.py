@@ -17,14 +17,13 @@ Example:
 from __future__ import annotations
 
 import io
-import json
 import os
 import pprint
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from policysearch._io import atomic_path
+from policysearch._io import atomic_path, json_text
 from policysearch.errors import PolicyError
 from policysearch.policy import convert, to_albumentations, to_kornia
 
@@ -53,7 +52,7 @@ class ExportFormat:
 
 
 def _json(policy: Any) -> str:
-    return json.dumps(policy.to_json(), indent=2, allow_nan=False) + "\n"
+    return json_text(policy.to_json())  # what Policy.save writes
 
 
 def _albumentations(policy: Any) -> str:
@@ -95,7 +94,7 @@ def _torchvision(policy: Any) -> str:
         build = f"v2.RandAugment(num_ops={policy.num_ops}, magnitude={policy.magnitude}, {bins})"
     mixing = "None  # the policy mixes no batches"
     if policy.mixing is not None:
-        kind = {"cutmix": "CutMix", "mixup": "MixUp"}[policy.mixing.kind]
+        kind = type(convert.to_torchvision_mixing(policy).transforms[0]).__name__  # CutMix or MixUp, as convert maps it
         mixing = (f"v2.RandomApply([v2.{kind}(alpha={policy.mixing.alpha!r}, num_classes=num_classes)], "
                   f"p={policy.mixing.prob!r})")
     return _header(policy, "torchvision") + (
