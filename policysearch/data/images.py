@@ -18,12 +18,15 @@ import numpy as np
 from policysearch._checks import Rule
 
 __all__ = ["IMAGE_EXTENSIONS", "MIN_IMAGE_SIZE", "IMAGE_SIZE", "DEFAULT_FOLDER_IMAGE_SIZE", "DataWarning", "resize", "resize_all",
-           "decode", "stack_images", "visible_files", "read_images", "warn_skipped"]
+           "RESIZE_KERNEL", "decode", "stack_images", "visible_files", "read_images", "warn_skipped"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 DEFAULT_FOLDER_IMAGE_SIZE = 64  # folder images differ in size, so one must be chosen
 MIN_IMAGE_SIZE = 8  # the smallest working size anything accepts: data, models and configs alike
 IMAGE_SIZE = Rule("int", low=MIN_IMAGE_SIZE)
+# What :func:`resize` computes with; part of the key of every cached source
+# (policysearch.data.cache), so another kernel or OpenCV build never serves old pixels.
+RESIZE_KERNEL = f"opencv {cv2.__version__}: INTER_AREA to shrink, INTER_LINEAR to grow, one image per call"
 
 
 class DataWarning(UserWarning):

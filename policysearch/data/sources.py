@@ -53,6 +53,7 @@ from policysearch.data.images import (
     visible_files,
     warn_skipped,
 )
+from policysearch.data.cache import cached_source
 from policysearch.data.hf import load_hf
 from policysearch.data.silhouettes import SILHOUETTES, load_silhouettes
 from policysearch.data.splits import CARVED_TEST_FRACTION, Source, Split, carved_source, int_at_least
@@ -91,8 +92,22 @@ def read_idx(path: Path) -> np.ndarray:
 def load_fashion_mnist(
     arg: str, image_size: int | None, cache_dir: Path, *, system_dir: Path = FASHION_MNIST_DIR
 ) -> Source:
+    """Fashion-MNIST from Debian's package (else torchvision's download), resized; kept in the cache once loaded."""
     files = [system_dir / f"{name}.gz" for name in FASHION_MNIST_FILES]
-    if all(f.is_file() for f in files):
+    on_system = all(f.is_file() for f in files)
+    keyed_by = files if on_system else _files_in(cache_dir / "FashionMNIST" / "raw")
+    build = partial(_read_fashion_mnist, files if on_system else None, image_size, cache_dir, system_dir)
+    return cached_source(build, cache_dir=cache_dir, name="fashion-mnist", files=keyed_by, image_size=image_size)
+
+
+def _files_in(folder: Path) -> list[Path]:
+    """The files directly in ``folder`` (none if it is missing): what a downloaded dataset is keyed by."""
+    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def _read_fashion_mnist(files: list[Path] | None, image_size: int | None, cache_dir: Path,
+                        system_dir: Path) -> Source:
+    if files is not None:
         train_x, train_y, test_x, test_y = (read_idx(f) for f in files)
     else:
         try:
@@ -120,6 +135,12 @@ def _load_cifar(arg: str, image_size: int | None, cache_dir: Path, *, name: str)
     from torchvision import datasets
 
     dataset = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
+    build = partial(_read_cifar, dataset, image_size, cache_dir, name)
+    keyed_by = _files_in(cache_dir / dataset.base_folder)  # none before the first download: nothing cached
+    return cached_source(build, cache_dir=cache_dir, name=name, files=keyed_by, image_size=image_size)
+
+
+def _read_cifar(dataset: type, image_size: int | None, cache_dir: Path, name: str) -> Source:
     try:
         with contextlib.redirect_stdout(sys.stderr):
             train, test = (dataset(str(cache_dir), train=t, download=True) for t in (True, False))
@@ -280,8 +301,10 @@ def load_source(
 
     ``image_size=None`` keeps the native size (image folders: 64).
     ``cache_dir`` (default $POLICYSEARCH_CACHE, else ~/.cache/policysearch)
-    receives torchvision downloads. ``test_fraction`` is the share of each
-    class carved out as the test split of sources without one (folders, digits).
+    receives torchvision downloads, and Fashion-MNIST and CIFAR as loaded at
+    each size (:mod:`policysearch.data.cache`: read back, not resized again).
+    ``test_fraction`` is the share of each class carved out as the test split
+    of sources without one (folders, digits).
 
     Example:
         >>> source = load_source("digits", image_size=16)
