@@ -6,7 +6,10 @@ training images, 3 epochs, head LR fixed), one search space (RandAugment N in
 
 * grid: the RandAugment paper's protocol, every N by every third M (55 trials);
 * random search;
-* TPE with median pruning (what ``policysearch run`` uses).
+* TPE with median pruning from the first epoch (this bench's own setting:
+  ``policysearch run`` prunes with the percentile pruner by default, the
+  bottom quarter from half way through a trial's epochs, see
+  ``policysearch.search.storage.make_pruner``).
 
 For each, the best validation accuracy reached as a function of proxy epochs
 spent, and the epochs needed to come within 0.5 points of the grid's best.
