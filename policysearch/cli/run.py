@@ -50,7 +50,8 @@ RUN_FLAGS: dict[str, tuple[Any, str]] = {
     "target-image-size": (int, "the training the policy is for: image size (default: --image-size)"),
     "rung-candidates": (int, "the proxy's best K policies trained again nearer the target to pick the answer "
                              "(default 3; 0: none)"),
-    "rung-train-size": (int, "rung training images (default: half the target's, at least --train-size)"),
+    "rung-train-size": (int, "rung training images (default: half the target's, at least twice --train-size, "
+                             "at most the target's)"),
     "rung-val-size": (int, "rung validation images, from the training pool (default 2000)"),
 }
 
