@@ -64,15 +64,20 @@ def _translate(axis: int) -> Kernel:
     return lambda img, v, interp, fill, rng: _shift(img, int(v) * axis, int(v) * (1 - axis), fill)
 
 
+def crop_at(img: np.ndarray, pad: int, top: int, left: int, fill: FillArg) -> np.ndarray:
+    """torchvision's RandomCrop(size=(H, W), padding=pad, fill) at offset (top, left) in [0, 2 * pad]:
+    pad ``pad`` pixels on each side, keep the HxW window at that offset (a shift by pad - offset)."""
+    return _shift(img, pad - top, pad - left, fill)
+
+
 def _random_crop(img, v, interp, fill, rng):
-    # torchvision RandomCrop(size=(H, W), padding=p, fill): pad p on each side and crop
-    # at a uniform offset in [0, 2p]: a shift by p - offset, filled.
+    # torchvision RandomCrop(size=(H, W), padding=p, fill): a uniform offset in [0, 2p] per axis.
     pad = int(v)
     if pad == 0:
         return img.copy()
     rng = rng if rng is not None else np.random.default_rng()
-    dy, dx = (pad - int(s) for s in rng.integers(0, 2 * pad + 1, size=2))
-    return _shift(img, dy, dx, fill)
+    top, left = (int(s) for s in rng.integers(0, 2 * pad + 1, size=2))
+    return crop_at(img, pad, top, left, fill)
 
 
 def _perspective(img, v, interp, fill, rng):

@@ -32,12 +32,13 @@ from policysearch.augment._batched_geometric import (PLACEMENT_WIDTH, BatchedKer
                                                      horizontal_flip, perspective, random_crop, translate)
 from policysearch.augment._batched_geometric import draw_placement as place
 from policysearch.augment.geometry import INTERPOLATIONS
-from policysearch.augment.ops import TORCHVISION_OPS, OpSpec, as_fill, get_op
+from policysearch.augment.ops import TORCHVISION_OPS, OpSpec, as_fill, bin_bounds, check_op_bins, get_op
+from policysearch.augment.prestage import crop_padding
 from policysearch.augment.trivialaugment import wide_value
 from policysearch.errors import DataError, PolicyError
 
-__all__ = ["BatchedRandAugment", "BatchedTrivialAugmentWide", "apply_batched_op", "draw_placement",
-           "check_batch", "PLACED_OPS"]
+__all__ = ["BatchedRandAugment", "BatchedTrivialAugmentWide", "BatchedPreStage", "BatchedChain", "apply_batched_op",
+           "draw_placement", "check_batch", "new_generator", "PLACED_OPS"]
 
 PLACED_OPS = tuple(PLACEMENT_WIDTH)  # ops placed by per-image random draws
 
@@ -80,8 +81,13 @@ def check_batch(batch: object) -> int:
     return int(batch.shape[1])
 
 
-def _new_generator(generator: Any, device: torch.device) -> torch.Generator:
-    """A torch.Generator on ``device`` from a Generator (checked), an int seed, or None (fresh entropy)."""
+def new_generator(generator: Any, device: torch.device) -> torch.Generator:
+    """A torch.Generator on ``device`` from a Generator (checked), an int seed, or None (fresh entropy).
+
+    Example:
+        >>> new_generator(0, torch.device("cpu")).initial_seed()
+        0
+    """
     if isinstance(generator, torch.Generator):
         if generator.device.type != device.type or generator.device.index not in (None, device.index):
             raise DataError(f"batch should be on the generator's device {generator.device}, but got {device}")
@@ -132,7 +138,7 @@ def draw_placement(name: str, values: Any, height: int, width: int, *,
     values = _check_values(name, spec, values, len(values), device)
     for label, size in (("height", height), ("width", width)):
         check_int(label, size, low=1)
-    return place(name, values, height, width, _new_generator(generator, device))
+    return place(name, values, height, width, new_generator(generator, device))
 
 
 def apply_batched_op(batch: torch.Tensor, name: str, values: Any = None, *, interpolation: str = "nearest",
@@ -161,7 +167,7 @@ def apply_batched_op(batch: torch.Tensor, name: str, values: Any = None, *, inte
         width = PLACEMENT_WIDTH[name]
         if placement is None:
             placement = place(name, tensor, *batch.shape[2:],
-                                                 _new_generator(generator, batch.device))
+                                                 new_generator(generator, batch.device))
         elif (not isinstance(placement, torch.Tensor) or placement.shape != (n, width)
               or placement.dtype.is_floating_point or placement.dtype == torch.bool):
             shown = tuple(placement.shape) if isinstance(placement, torch.Tensor) else show(placement)
@@ -177,11 +183,16 @@ def apply_batched_op(batch: torch.Tensor, name: str, values: Any = None, *, inte
 class _BatchedAugment:
     """What BatchedRandAugment and BatchedTrivialAugmentWide share: settings, draws, grouped application."""
 
-    def __init__(self, ops: Sequence[str], *, num_bins: int, interpolation: str, fill: Any, generator: Any) -> None:
+    def __init__(self, ops: Sequence[str], *, num_bins: int, interpolation: str, fill: Any, generator: Any,
+                 op_bins: Optional[Mapping[str, Sequence[int]]] = None) -> None:
         self.num_bins = check_int("num_bins", num_bins, low=2)
         if isinstance(ops, str) or not isinstance(ops, Sequence) or not ops:
             raise PolicyError(f"ops should be a non-empty list of operation names, but got {show(ops)}")
         self.specs = tuple(get_op(name) for name in ops)
+        names = tuple(spec.name for spec in self.specs)
+        # Each op's (lo, hi) bins: the tables below read the clamped bin, as the per-image path applies it.
+        self.op_bins = check_op_bins("op_bins", op_bins or {}, names, self.num_bins)
+        self.bounds = bin_bounds(names, self.op_bins, self.num_bins)
         self.interpolation = check_choice("interpolation", interpolation, tuple(INTERPOLATIONS))
         self.fill = as_fill(fill, 3)  # validated once; a grayscale batch takes the first value
         if not (generator is None or isinstance(generator, torch.Generator)
@@ -207,7 +218,7 @@ class _BatchedAugment:
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())
         if device not in self._generators:
-            self._generators[device] = _new_generator(self._seed, device)
+            self._generators[device] = new_generator(self._seed, device)
         return self._generators[device]
 
     def draw(self, batch_size: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
@@ -227,8 +238,8 @@ class _BatchedAugment:
         """ops x 2 (sign) x num_bins real values, NaN for ops without a magnitude; cached per size."""
         key = (height, width, device)
         if key not in self._tables:
-            values = [[[self._value(spec, b, height, width, negate) for b in range(self.num_bins)]
-                       for negate in (False, True)] for spec in self.specs]
+            values = [[[self._value(spec, min(max(b, low), high), height, width, negate) for b in range(self.num_bins)]
+                       for negate in (False, True)] for spec, (low, high) in zip(self.specs, self.bounds)]
             rows = [[[float("nan") if v is None else v for v in row] for row in rows] for rows in values]
             self._tables[key] = torch.tensor(rows, dtype=torch.float64, device=device)
         return self._tables[key]
@@ -276,6 +287,7 @@ class BatchedRandAugment(_BatchedAugment):
         interpolation: ``"nearest"`` (torchvision's default) or ``"bilinear"``.
         fill: pixel value (or one per channel) for areas a geometric op uncovers.
         generator: a torch.Generator on the batches' device, an int seed, or None.
+        op_bins: per-op ``(lo, hi)`` bins; an op is applied at M clamped to its bounds.
 
     Example:
         >>> ra = BatchedRandAugment(2, 9, generator=0)
@@ -285,8 +297,10 @@ class BatchedRandAugment(_BatchedAugment):
     """
 
     def __init__(self, num_ops: int, magnitude: int, ops: Sequence[str] = TORCHVISION_OPS, *, num_bins: int = 31,
-                 interpolation: str = "nearest", fill: int | Sequence[int] = 0, generator: Any = None) -> None:
-        super().__init__(ops, num_bins=num_bins, interpolation=interpolation, fill=fill, generator=generator)
+                 interpolation: str = "nearest", fill: int | Sequence[int] = 0, generator: Any = None,
+                 op_bins: Optional[Mapping[str, Sequence[int]]] = None) -> None:
+        super().__init__(ops, num_bins=num_bins, interpolation=interpolation, fill=fill, generator=generator,
+                         op_bins=op_bins)
         self.num_ops = check_int("num_ops", num_ops, low=0)
         self.magnitude = check_int("magnitude", magnitude, low=0, high=self.num_bins - 1)
 
@@ -316,6 +330,7 @@ class BatchedTrivialAugmentWide(_BatchedAugment):
         interpolation: ``"nearest"`` (torchvision's default) or ``"bilinear"``.
         fill: pixel value (or one per channel) for areas a geometric op uncovers.
         generator: a torch.Generator on the batches' device, an int seed, or None.
+        op_bins: per-op ``(lo, hi)`` bins; the drawn bin is clamped to them.
 
     Example:
         >>> ta = BatchedTrivialAugmentWide(generator=0)
@@ -324,8 +339,10 @@ class BatchedTrivialAugmentWide(_BatchedAugment):
     """
 
     def __init__(self, ops: Sequence[str] = TORCHVISION_OPS, *, num_bins: int = 31, interpolation: str = "nearest",
-                 fill: int | Sequence[int] = 0, generator: Any = None) -> None:
-        super().__init__(ops, num_bins=num_bins, interpolation=interpolation, fill=fill, generator=generator)
+                 fill: int | Sequence[int] = 0, generator: Any = None,
+                 op_bins: Optional[Mapping[str, Sequence[int]]] = None) -> None:
+        super().__init__(ops, num_bins=num_bins, interpolation=interpolation, fill=fill, generator=generator,
+                         op_bins=op_bins)
 
     def __repr__(self) -> str:
         return f"BatchedTrivialAugmentWide(num_bins={self.num_bins}, ops={[spec.name for spec in self.specs]})"
@@ -338,3 +355,75 @@ class BatchedTrivialAugmentWide(_BatchedAugment):
 
     def _value(self, spec, bin_index, height, width, negate):
         return wide_value(spec.name, bin_index, self.num_bins, height, width, negate)
+
+
+class BatchedPreStage(_BatchedAugment):
+    """The pre-stage (:mod:`.prestage`) on a uint8 NxCxHxW batch: per image a flip with probability 1/2, then a
+    padded random crop at the RandomCrop op's bin ``crop``, each image with its own draws.
+
+    The offsets are drawn as the per-image path draws them (a uniform number per axis, offset
+    ``min(int(u * (2p + 1)), 2p)``), so the same draws give the same pixels.
+
+    Example:
+        >>> pre = BatchedPreStage(flip=True, crop=15, generator=0)
+        >>> pre(torch.zeros(4, 3, 32, 32, dtype=torch.uint8)).shape
+        torch.Size([4, 3, 32, 32])
+    """
+
+    def __init__(self, *, flip: bool = False, crop: int = 0, num_bins: int = 31, fill: int | Sequence[int] = 0,
+                 generator: Any = None) -> None:
+        super().__init__(("HorizontalFlip", "RandomCrop"), num_bins=num_bins, interpolation="nearest", fill=fill,
+                         generator=generator)
+        if not isinstance(flip, bool):
+            raise PolicyError(f"flip should be true or false, but got {show(flip)}")
+        self.flip = flip
+        self.crop = check_int("crop", crop, low=0, high=self.num_bins - 1)
+
+    def __repr__(self) -> str:
+        return f"BatchedPreStage(flip={self.flip}, crop={self.crop})"
+
+    def draw(self, batch_size: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+        """Per image: ``flip`` (bool) and ``crop`` (two uniform float64 numbers, the offsets' draws)."""
+        batch_size = check_int("batch_size", batch_size, low=0)
+        generator = self.generator(device)
+        # This order of generator calls is part of every seeded result: keep it.
+        flip = torch.rand(batch_size, generator=generator, device=generator.device) < 0.5  # torchvision: rand < p
+        crop = torch.rand((batch_size, 2), dtype=torch.float64, generator=generator, device=generator.device)
+        return {"flip": flip, "crop": crop}
+
+    def apply_draws(self, batch: torch.Tensor, draws: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Flip and crop ``batch`` with the choices of :meth:`draw`; returns a new tensor."""
+        channels = check_batch(batch)
+        out = batch
+        if self.flip:
+            out = torch.where(draws["flip"].view(-1, 1, 1, 1), batch.flip(-1), batch)
+        pad = crop_padding(self.crop, self.num_bins, *batch.shape[2:])
+        if pad:
+            offsets = torch.clamp((draws["crop"] * (2 * pad + 1)).to(torch.int64), max=2 * pad)
+            pads = torch.full((batch.shape[0],), float(pad), dtype=torch.float64, device=batch.device)
+            out = KERNELS["RandomCrop"](out, pads, "nearest", _fill_tensor(self.fill, channels, batch.device),
+                                        offsets)
+        return out if out is not batch else batch.clone()
+
+
+class BatchedChain:
+    """Batched stages applied in turn (the pre-stage, then the ops), drawing from their generators.
+
+    Example:
+        >>> chain = BatchedChain([BatchedPreStage(flip=True, generator=0), BatchedRandAugment(1, 5, generator=0)])
+        >>> chain(torch.zeros(2, 1, 8, 8, dtype=torch.uint8)).shape
+        torch.Size([2, 1, 8, 8])
+    """
+
+    def __init__(self, stages: Sequence[Any]) -> None:
+        if not stages:
+            raise PolicyError("a chain should have at least one stage, but got none")
+        self.stages = tuple(stages)
+
+    def __repr__(self) -> str:
+        return f"BatchedChain({list(self.stages)})"
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        for stage in self.stages:
+            batch = stage(batch)
+        return batch

@@ -48,7 +48,7 @@ from policysearch.augment.geometry import linspace32 as _linspace
 from policysearch.errors import DataError, PolicyError
 
 __all__ = ["TORCHVISION_OPS", "EXTRA_OPS", "OPS", "INTERPOLATIONS", "OpSpec", "get_op",
-           "op_value", "apply_op", "check_image", "as_fill"]
+           "op_value", "apply_op", "check_image", "as_fill", "check_op_bins", "bin_bounds"]
 
 TORCHVISION_OPS: tuple[str, ...] = (
     "Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness",
@@ -198,6 +198,48 @@ def op_value(name: str, magnitude: int, *, num_bins: int = DEFAULT_NUM_BINS, hei
         if not _is_int(size) or size < 1:
             raise PolicyError(f"{label} should be a positive integer, but got {show(size)}")
     return spec.value(int(magnitude), int(num_bins), int(height), int(width), int(sign))
+
+
+def check_op_bins(label: str, op_bins: object, ops: Any, num_bins: int,
+                  error: type[ValueError] = PolicyError) -> dict[str, tuple[int, int]]:
+    """Validate per-op magnitude bounds ``{op: (lo, hi)}``: each op in ``ops`` and with a magnitude,
+    integers ``0 <= lo <= hi <= num_bins - 1``. Returns them as a dict in ``ops``' order.
+
+    The bin an op is applied at is clamped to its bounds: RandAugment's M, and
+    TrivialAugmentWide's uniformly drawn bin (whose mass outside the bounds lands on them).
+
+    Example:
+        >>> check_op_bins("op_bins", {"Rotate": [0, 10]}, ("Identity", "Rotate"), 31)
+        {'Rotate': (0, 10)}
+        >>> check_op_bins("op_bins", {"Rotate": [12, 10]}, ("Rotate",), 31)
+        Traceback (most recent call last):
+        ...
+        policysearch.errors.PolicyError: op_bins.Rotate should be [low, high] with 0 <= low <= high <= 30, but got [12, 10]
+    """
+    if not isinstance(op_bins, Mapping):
+        raise error(f"{label} should be a table of operation -> [low, high] bins, but got {show(op_bins)}")
+    for name, bounds in op_bins.items():
+        if name not in ops:
+            raise error(f"{label} bounds {show(name)}, which is not among the operations {list(ops)}")
+        if OPS[name].magnitudes is None:
+            raise error(f"{label} bounds {show(name)}, which has no magnitude to bound")
+        pair = list(bounds) if isinstance(bounds, (list, tuple)) else None
+        if (pair is None or len(pair) != 2 or not all(_is_int(b) for b in pair)
+                or not 0 <= pair[0] <= pair[1] <= num_bins - 1):
+            shown = pair if pair is not None and all(_is_int(b) for b in pair) else show(bounds)
+            raise error(f"{label}.{name} should be [low, high] with 0 <= low <= high <= {num_bins - 1}, "
+                        f"but got {shown}")
+    return {name: (int(op_bins[name][0]), int(op_bins[name][1])) for name in ops if name in op_bins}
+
+
+def bin_bounds(ops: Any, op_bins: Mapping[str, tuple[int, int]], num_bins: int) -> tuple[tuple[int, int], ...]:
+    """Each op's (lo, hi) bins: its bounds, or the whole ``[0, num_bins - 1]``.
+
+    Example:
+        >>> bin_bounds(("Identity", "Rotate"), {"Rotate": (0, 10)}, 31)
+        ((0, 30), (0, 10))
+    """
+    return tuple(op_bins.get(name, (0, num_bins - 1)) for name in ops)
 
 
 def as_fill(fill: object, channels: int = 3) -> tuple[int, ...]:

@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -42,6 +42,7 @@ class RandAugment(PerImage):
         interpolation: ``"nearest"`` (torchvision's default) or ``"bilinear"``.
         fill: pixel value for areas a geometric op uncovers.
         rng: an int seed, a ``numpy.random.Generator``, or None.
+        op_bins: per-op ``(lo, hi)`` bins; an op is applied at M clamped to its bounds.
 
     Example:
         >>> RandAugment(2, 9, ops=("Rotate", "Cutout"), rng=1)(np.ones((8, 8), np.uint8)).dtype
@@ -58,15 +59,17 @@ class RandAugment(PerImage):
         interpolation: str = "nearest",
         fill: int | Sequence[int] = 0,
         rng: Any = None,
+        op_bins: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
-        super().__init__(ops, num_bins=num_bins, interpolation=interpolation, fill=fill, rng=rng)
+        super().__init__(ops, num_bins=num_bins, interpolation=interpolation, fill=fill, rng=rng, op_bins=op_bins)
         self.num_ops = check_int("num_ops", num_ops, low=0)
         self.magnitude = check_int("magnitude", magnitude, low=0, high=self.num_bins - 1)
         self._values: dict[tuple[int, int], tuple[tuple[Any, Any], ...]] = {}
 
     def __repr__(self) -> str:
         names = [spec.name for spec in self.specs]
-        return f"RandAugment(num_ops={self.num_ops}, magnitude={self.magnitude}, ops={names})"
+        bounds = f", op_bins={self.op_bins}" if self.op_bins else ""
+        return f"RandAugment(num_ops={self.num_ops}, magnitude={self.magnitude}, ops={names}{bounds})"
 
     def apply_numpy(self, image: np.ndarray) -> np.ndarray:
         """Augment one numpy uint8 image (HxW or HxWxC); returns a new array."""
@@ -90,15 +93,25 @@ class RandAugment(PerImage):
         if values is None:
             values = tuple(
                 (
-                    ops_module.op_value(s.name, self.magnitude, num_bins=self.num_bins,
+                    ops_module.op_value(s.name, self.bin_of(i), num_bins=self.num_bins,
                                         height=height, width=width, sign=1),
-                    ops_module.op_value(s.name, self.magnitude, num_bins=self.num_bins,
+                    ops_module.op_value(s.name, self.bin_of(i), num_bins=self.num_bins,
                                         height=height, width=width, sign=-1),
                 )
-                for s in self.specs
+                for i, s in enumerate(self.specs)
             )
             self._values[key] = values
         return values
+
+    def bin_of(self, index: int) -> int:
+        """The bin op ``index`` is applied at: M clamped to the op's bounds.
+
+        Example:
+            >>> RandAugment(1, 20, ops=("Rotate",), op_bins={"Rotate": (0, 10)}).bin_of(0)
+            10
+        """
+        low, high = self.bounds[index]
+        return min(max(self.magnitude, low), high)
 
     def _new_block(self) -> dict[str, np.ndarray]:
         # This order of generator calls is part of every seeded result: keep it.

@@ -83,6 +83,8 @@ class TrivialAugmentWide(PerImage):
         interpolation: ``"nearest"`` (torchvision's default) or ``"bilinear"``.
         fill: pixel value for areas a geometric op uncovers.
         rng: an int seed, a ``numpy.random.Generator``, or None.
+        op_bins: per-op ``(lo, hi)`` bins; the uniformly drawn bin is clamped to them
+            (so the bins outside the bounds weigh on the bounds themselves).
 
     Example:
         >>> TrivialAugmentWide(ops=("Rotate", "Cutout"), rng=1)(np.ones((8, 8), np.uint8)).dtype
@@ -90,19 +92,23 @@ class TrivialAugmentWide(PerImage):
     """
 
     def __init__(self, ops: Sequence[str] = ops_module.TORCHVISION_OPS, *, num_bins: int = 31,
-                 interpolation: str = "nearest", fill: int | Sequence[int] = 0, rng: Any = None) -> None:
-        super().__init__(ops, num_bins=num_bins, interpolation=interpolation, fill=fill, rng=rng)
+                 interpolation: str = "nearest", fill: int | Sequence[int] = 0, rng: Any = None,
+                 op_bins: Mapping[str, Sequence[int]] | None = None) -> None:
+        super().__init__(ops, num_bins=num_bins, interpolation=interpolation, fill=fill, rng=rng, op_bins=op_bins)
 
     def __repr__(self) -> str:
-        return f"TrivialAugmentWide(num_bins={self.num_bins}, ops={[spec.name for spec in self.specs]})"
+        bounds = f", op_bins={self.op_bins}" if self.op_bins else ""
+        return f"TrivialAugmentWide(num_bins={self.num_bins}, ops={[spec.name for spec in self.specs]}{bounds})"
 
     def apply_numpy(self, image: np.ndarray) -> np.ndarray:
         """Augment one numpy uint8 image (HxW or HxWxC); returns a new array."""
         ops_module.check_image(image)
         row = self._draw()
-        spec = self.specs[int(row["op"])]
-        value = wide_value(spec.name, int(row["bin"]), self.num_bins, image.shape[0], image.shape[1],
-                           bool(row["negate"]))
+        index = int(row["op"])
+        spec = self.specs[index]
+        low, high = self.bounds[index]  # the drawn bin, clamped to the op's bounds
+        value = wide_value(spec.name, min(max(int(row["bin"]), low), high), self.num_bins, image.shape[0],
+                           image.shape[1], bool(row["negate"]))
         out = spec.apply(image, value, self.interpolation, self.fill, self.rng)
         return out if out is not image else image.copy()
 

@@ -14,6 +14,7 @@ from policysearch.policy.document import (
     FORMAT,
     INTERPOLATIONS,
     MIXING_KINDS,
+    STANDARD_CROP_BIN,
     VERSION,
     Distillation,
     Mixing,
@@ -26,5 +27,5 @@ from policysearch.policy.formats import EXPORT_FORMATS, ExportFormat, write_expo
 from policysearch.policy.loading import SCHEMA_FILE, load_policy, policy_schema
 
 __all__ = ["AUGMENTATION_KINDS", "FORMAT", "VERSION", "APPROACHES", "MIXING_KINDS", "INTERPOLATIONS", "Mixing", "Transfer",
-           "Distillation", "Score", "Provenance", "Policy", "load_policy", "policy_schema", "SCHEMA_FILE",
+           "Distillation", "Score", "Provenance", "Policy", "STANDARD_CROP_BIN", "load_policy", "policy_schema", "SCHEMA_FILE",
            "EXPORT_FORMATS", "ExportFormat", "write_export"]

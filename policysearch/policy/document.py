@@ -1,8 +1,11 @@
 """The frozen :class:`Policy` and its version-1 JSON document.
 
-A policy is what a search finds and what a user imports: RandAugment's number
-of operations N and magnitude bin M over an operation set, optional batch
-mixing (CutMix / MixUp), and the transfer-learning learning-rate split. The
+A policy is what a search finds and what a user imports: an optional
+pre-stage (a horizontal flip and a padded random crop, applied to every image
+first), RandAugment's number of operations N and magnitude bin M over an
+operation set (or TrivialAugmentWide), optional per-op bounds on the bins,
+optional batch mixing (CutMix / MixUp), and the transfer-learning
+learning-rate split. The
 JSON is data only: loading parses it with :mod:`json`, validates every field,
 and never executes or unpickles anything.
 
@@ -25,8 +28,9 @@ import policysearch._checks as checks
 from policysearch._io import write_json_atomic
 from policysearch.augment.geometry import INTERPOLATIONS
 from policysearch.augment.mixing import MIXING_KINDS, BatchMix
-from policysearch.augment.ops import OPS, TORCHVISION_OPS
-from policysearch.augment.randaugment import RandAugment
+from policysearch.augment.ops import OPS, TORCHVISION_OPS, check_op_bins
+from policysearch.augment.prestage import STANDARD_CROP_BIN, Chain, PreStage
+from policysearch.augment.randaugment import RandAugment, as_generator
 from policysearch.augment.trivialaugment import TrivialAugmentWide
 from policysearch.errors import PolicyError
 from policysearch.policy import convert, formats, to_albumentations, to_kornia
@@ -43,6 +47,7 @@ __all__ = [
     "Score",
     "Provenance",
     "Policy",
+    "STANDARD_CROP_BIN",
 ]
 
 FORMAT = "policysearch.policy"
@@ -183,6 +188,17 @@ class Policy:
     ``kind="trivialaugment"`` is ``v2.TrivialAugmentWide``: one op per image at
     a uniformly random bin of the wide ranges (``num_ops``/``magnitude`` unused).
 
+    Before the ops, every image goes through the pre-stage: ``flip`` flips it
+    with probability 1/2 (``v2.RandomHorizontalFlip``), ``crop`` (a bin of the
+    RandomCrop op, 0 = off) pads and crops it at a uniform offset
+    (``v2.RandomCrop(size, padding=p)``, p from the op's table: 4 pixels at 32
+    for :data:`STANDARD_CROP_BIN`). ``Policy(num_ops=0, flip=True,
+    crop=STANDARD_CROP_BIN)`` is the classic fine-tuning augmentation.
+
+    ``op_bins`` bounds ops' bins, ``{"Rotate": (0, 10)}``: the bin an op is
+    applied at is clamped to its bounds (RandAugment: M; TrivialAugmentWide:
+    the uniformly drawn bin, so the draws outside the bounds land on them).
+
     Example:
         >>> p = Policy(num_ops=2, magnitude=9)
         >>> p.to_json()["augmentation"]["num_ops"]
@@ -204,6 +220,11 @@ class Policy:
     score: Score | None = None
     provenance: Provenance | None = None
     kind: str = "randaugment"
+    # The pre-stage, before the ops: a horizontal flip with probability 1/2, a padded random crop at this bin.
+    flip: bool = False
+    crop: int = 0
+    # Per-op (lo, hi) bins the ops are applied within; JSON ``augmentation.op_bins``.
+    op_bins: Mapping[str, tuple[int, int]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         checks.check_choice("augmentation.kind", self.kind, AUGMENTATION_KINDS)
@@ -215,6 +236,10 @@ class Policy:
         checks.check_int("augmentation.num_ops", self.num_ops, low=0)
         checks.check_int("augmentation.magnitude", self.magnitude, low=0, high=bins - 1)
         object.__setattr__(self, "ops", _check_ops(self.ops))
+        if not isinstance(self.flip, bool):
+            raise PolicyError(f"augmentation.flip should be true or false, but got {self.flip!r}")
+        checks.check_int("augmentation.crop", self.crop, low=0, high=bins - 1)
+        object.__setattr__(self, "op_bins", check_op_bins("augmentation.op_bins", self.op_bins, self.ops, bins))
         checks.check_choice("augmentation.interpolation", self.interpolation, INTERPOLATIONS)
         object.__setattr__(self, "fill", _check_fill(self.fill))
         for name, kind in (("mixing", Mixing), ("distillation", Distillation), ("score", Score),
@@ -224,6 +249,21 @@ class Policy:
                 raise PolicyError(f"{name} should be a {kind.__name__} or None, but got {value!r}")
         if not isinstance(self.transfer, Transfer):
             raise PolicyError(f"transfer should be a Transfer, but got {self.transfer!r}")
+
+    @property
+    def augments(self) -> bool:
+        """Whether the policy changes images at all: a flip, a crop, or ops to apply.
+
+        Example:
+            >>> Policy(num_ops=0).augments, Policy(num_ops=0, flip=True).augments
+            (False, True)
+        """
+        return self.flip or self.crop > 0 or self.num_ops > 0
+
+    @property
+    def has_prestage(self) -> bool:
+        """Whether images are flipped or cropped before the ops."""
+        return self.flip or self.crop > 0
 
     # -- conversions -----------------------------------------------------
 
@@ -251,6 +291,10 @@ class Policy:
             "ops": list(self.ops),
             "interpolation": self.interpolation,
             "fill": self.fill if isinstance(self.fill, int) else list(self.fill),
+            # Written only when set, so that every document written before them stays byte for byte the same.
+            **({"flip": True} if self.flip else {}),
+            **({"crop": self.crop} if self.crop else {}),
+            **({"op_bins": {name: list(b) for name, b in self.op_bins.items()}} if self.op_bins else {}),
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -265,25 +309,31 @@ class Policy:
         return write_json_atomic(path, self.to_json())
 
     def transform(self, rng: Any = None) -> Callable[[Any], Any]:
-        """The per-image augmentation (RandAugment or TrivialAugmentWide) for numpy HWC/HW uint8, PIL, or
-        torch CHW uint8. ``rng`` seeds the draws (an int, a ``numpy.random.Generator`` or None).
+        """The per-image augmentation for numpy HWC/HW uint8, PIL, or torch CHW uint8 (same type out):
+        the pre-stage (flip, then crop) and then RandAugment or TrivialAugmentWide, all drawing from ``rng``
+        (an int, a ``numpy.random.Generator`` or None). Without a pre-stage it is the RandAugment or
+        TrivialAugmentWide itself; with one, a :class:`~policysearch.augment.prestage.Chain`. Either has
+        ``state_dict()``/``load_state_dict()`` for its pending draws.
 
         Example:
             >>> type(Policy(kind="trivialaugment").transform(rng=0)).__name__
             'TrivialAugmentWide'
+            >>> Policy(num_ops=0, flip=True, crop=STANDARD_CROP_BIN).transform(rng=0)
+            Chain([PreStage(flip=True, crop=15)])
         """
+        if not self.has_prestage:
+            return self._ops_transform(rng)
+        generator = as_generator(rng)  # one generator for both stages
+        pre = PreStage(flip=self.flip, crop=self.crop, num_bins=self.num_magnitude_bins, fill=self.fill,
+                       rng=generator)
+        return Chain([pre] if self.num_ops == 0 else [pre, self._ops_transform(generator)])
+
+    def _ops_transform(self, rng: Any) -> Any:
+        settings = dict(ops=self.ops, num_bins=self.num_magnitude_bins, interpolation=self.interpolation,
+                        fill=self.fill, rng=rng, op_bins=self.op_bins)
         if self.kind == "trivialaugment":
-            return TrivialAugmentWide(self.ops, num_bins=self.num_magnitude_bins, interpolation=self.interpolation,
-                                      fill=self.fill, rng=rng)
-        return RandAugment(
-            self.num_ops,
-            self.magnitude,
-            ops=self.ops,
-            num_bins=self.num_magnitude_bins,
-            interpolation=self.interpolation,
-            fill=self.fill,
-            rng=rng,
-        )
+            return TrivialAugmentWide(**settings)
+        return RandAugment(self.num_ops, self.magnitude, **settings)
 
     def batch_mixer(self, num_classes: int, rng: Any = None) -> Any:
         """The policy's CutMix/MixUp as a batch transform, or None without mixing."""

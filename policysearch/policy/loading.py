@@ -49,6 +49,10 @@ _AUG_KEYS = {
     "ops",
     "interpolation",
     "fill",
+    # Optional, additive (version 1 still): the pre-stage and per-op bounds, written only when set.
+    "flip",
+    "crop",
+    "op_bins",
 }
 
 
@@ -114,7 +118,8 @@ def _from_document(doc: Any) -> Policy:
     if "magnitude_scale" in aug and aug["magnitude_scale"] != scale:
         raise PolicyError(f"augmentation.magnitude_scale should be {scale!r} for kind {kind!r}, "
                           f"but got {aug['magnitude_scale']!r}")
-    kwargs = {key: aug[key] for key in (*strength, "num_magnitude_bins", "interpolation", "fill") if key in aug}
+    kwargs = {key: aug[key] for key in (*strength, "num_magnitude_bins", "interpolation", "fill", "flip", "crop",
+                                        "op_bins") if key in aug}
     kwargs["kind"] = kind
     if "ops" in aug:
         kwargs["ops"] = aug["ops"]

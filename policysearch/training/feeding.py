@@ -38,7 +38,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from policysearch.augment.batched import BatchedRandAugment, BatchedTrivialAugmentWide
+from policysearch.augment.batched import BatchedChain, BatchedPreStage, BatchedRandAugment, BatchedTrivialAugmentWide
 from policysearch.training.devices import spare_core, to_float_batch
 
 __all__ = ["HostFeed", "DeviceFeed", "make_feed", "device_augment", "ahead"]
@@ -107,18 +107,27 @@ class HostFeed:
 
 
 def device_augment(policy: Any, generator: torch.Generator) -> Any:
-    """The policy's per-image augmentation as a batched augmenter drawing from ``generator``.
+    """The policy's per-image augmentation as a batched augmenter drawing from ``generator``: the pre-stage
+    (flip, crop) when the policy has one, then its RandAugment or TrivialAugmentWide.
 
     Example:
         >>> from policysearch.policy import Policy
         >>> type(device_augment(Policy(kind="trivialaugment"), torch.Generator())).__name__
         'BatchedTrivialAugmentWide'
+        >>> device_augment(Policy(num_ops=0, flip=True, crop=15), torch.Generator())
+        BatchedChain([BatchedPreStage(flip=True, crop=15)])
     """
     settings = dict(ops=policy.ops, num_bins=policy.num_magnitude_bins, interpolation=policy.interpolation,
-                    fill=policy.fill, generator=generator)
+                    fill=policy.fill, generator=generator, op_bins=policy.op_bins)
     if policy.kind == "trivialaugment":
-        return BatchedTrivialAugmentWide(**settings)
-    return BatchedRandAugment(policy.num_ops, policy.magnitude, **settings)
+        ops = BatchedTrivialAugmentWide(**settings)
+    else:
+        ops = BatchedRandAugment(policy.num_ops, policy.magnitude, **settings)
+    if not (policy.flip or policy.crop):
+        return ops
+    pre = BatchedPreStage(flip=policy.flip, crop=policy.crop, num_bins=policy.num_magnitude_bins, fill=policy.fill,
+                          generator=generator)
+    return BatchedChain([pre] if policy.num_ops == 0 else [pre, ops])
 
 
 class DeviceFeed:
@@ -132,7 +141,7 @@ class DeviceFeed:
         self.batch_size, self.mixer, self.device = batch_size, mixer, device
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(int(rng.integers(2**62)))  # one draw: the run's seed decides every later one
-        self.augment = device_augment(policy, self.generator) if policy.num_ops > 0 else None
+        self.augment = device_augment(policy, self.generator) if policy.augments else None
 
     def epoch(self) -> Iterator[Batch]:
         """One epoch of ``(x, y)``: float NCHW channels-last images in [0, 1] and their rows, on the device."""
@@ -166,6 +175,6 @@ def make_feed(augment_on: str, images: np.ndarray, rows: np.ndarray, batch_size:
         return DeviceFeed(images, rows, batch_size, rng, policy, mixer, device)
     # One augmentation for the whole run, drawing from the run's generator;
     # its pending draws are part of the session's state, so a resumed run draws the same.
-    augment = policy.transform(rng=rng) if policy.num_ops > 0 else None
+    augment = policy.transform(rng=rng) if policy.augments else None
     overlap = device.type != "cpu" or spare_core()
     return HostFeed(images, rows, batch_size, rng, augment, mixer, device, overlap)
