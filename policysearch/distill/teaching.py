@@ -2,7 +2,8 @@
 
 * :func:`teacher_logits` / :func:`teacher_probabilities`: a teacher's outputs over numpy uint8 images.
 * :class:`Teaching`: one or several teachers teaching a student, through
-  :class:`~policysearch.distill.loss.DistillationLoss`, with either view of the batch.
+  :class:`~policysearch.distill.loss.DistillationLoss`, with either view of the batch;
+  the clean view keeps the teachers' outputs by the images they were computed for.
 
 Example:
     >>> import numpy as np
@@ -14,7 +15,8 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,7 +35,8 @@ from policysearch.distill.loss import (
 from policysearch.errors import TrainingError
 from policysearch.training import resolve_device, to_float_batch
 
-__all__ = ["teacher_probabilities", "teacher_logits", "at_model_size", "Teaching", "TEACHER_VIEWS"]
+__all__ = ["teacher_probabilities", "teacher_logits", "at_model_size", "images_key", "Teaching",
+           "TEACHER_VIEWS"]
 
 # "augmented": teachers see the student's augmented (and mixed) batch, a
 # consistent view that costs a teacher forward pass per batch; "clean": they
@@ -133,6 +136,22 @@ def teacher_probabilities(
 # --------------------------------------------------------------------------- teaching a student
 
 
+def images_key(images: np.ndarray) -> tuple[tuple[int, ...], str]:
+    """What identifies a set of uint8 images: their shape and a hash of their pixels.
+
+    Cheap next to a teacher's forward pass (SHA-256 runs at about 0.5 GB/s),
+    and unlike an array's identity it still holds after a copy, and breaks
+    when the pixels change.
+
+    Example:
+        >>> a = np.zeros((2, 4, 4, 3), np.uint8)
+        >>> images_key(a) == images_key(a.copy()), images_key(a) == images_key(a[::-1] + 1)
+        (True, False)
+    """
+    images = np.ascontiguousarray(_check_images(images))
+    return tuple(images.shape), hashlib.sha256(memoryview(images).cast("B")).hexdigest()
+
+
 @dataclass(frozen=True, eq=False)
 class Teaching:
     """How one or several trained teachers teach a student during training.
@@ -144,6 +163,14 @@ class Teaching:
     blends them with the same weights as the images); with ``"augmented"``
     they see exactly the batch the student sees. Teachers always run in eval
     mode without gradients.
+
+    The clean view's teacher logits are kept by the images they were
+    computed for (:func:`images_key`): a search's trials reuse the proxy's,
+    and its rung and verdict, which train on other images, get theirs
+    computed once each. ``clean_logits`` (one ``(N, K)`` array per teacher)
+    seeds that store for ``clean_images``, when the caller has them already.
+    Copies made with :func:`dataclasses.replace` (another temperature, say)
+    share the store: teacher logits do not depend on the temperature.
 
     Example:
         >>> from policysearch.models import build_model
@@ -158,9 +185,13 @@ class Teaching:
     temperature: float = DEFAULT_TEMPERATURE
     alpha: float = DEFAULT_ALPHA
     view: str = "augmented"
-    # Each teacher's logits for the training images (view "clean"), when
-    # already computed: for pseudo labels, or once for all trials of a search.
+    # Each teacher's logits for clean_images, when already computed (for pseudo labels, say).
     clean_logits: tuple[Any, ...] | None = None
+    clean_images: np.ndarray | None = None
+    # Teacher logits by (the teachers, images_key(images)). Logits are K floats an
+    # image, far smaller than the images, and a search meets few image sets (the
+    # proxy's, the rung's, one a verdict seed), so nothing is evicted.
+    cache: dict[Any, tuple[torch.Tensor, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         teachers = tuple(self.teachers) if isinstance(self.teachers, (list, tuple)) else (self.teachers,)
@@ -171,6 +202,47 @@ class Teaching:
         object.__setattr__(self, "alpha", check_alpha(self.alpha))
         if self.view not in TEACHER_VIEWS:
             raise TrainingError(f"view should be one of {', '.join(TEACHER_VIEWS)}, but got {show(self.view)}")
+        if not isinstance(self.cache, dict):
+            raise TrainingError(f"cache should be a dict, but got {show(self.cache)}")
+        if self.clean_logits is not None:
+            self._remember(self.clean_images, self.clean_logits)
+
+    def _remember(self, images: Any, logits: Any) -> None:
+        """Seed the store with ``logits`` given for ``images``, checked against them."""
+        if images is None:
+            raise TrainingError("clean_logits should come with clean_images, the images they were computed for, "
+                                "but got clean_images=None")
+        images = _check_images(images)
+        logits = tuple(logits) if isinstance(logits, (list, tuple)) else (logits,)
+        if len(logits) != len(self.teachers) or any(len(one) != len(images) for one in logits):
+            raise TrainingError(
+                f"clean_logits should hold one (N, K) array per teacher for the {len(images)} clean_images, "
+                f"but got lengths {[len(one) for one in logits]} for {len(self.teachers)} teacher(s)"
+            )
+        self.cache[self._key(images)] = tuple(torch.as_tensor(one).float() for one in logits)
+
+    def _key(self, images: np.ndarray) -> tuple[Any, ...]:
+        # The teachers are part of the key: a copy given other teachers must not reuse these logits.
+        return tuple(id(t) for t in self.teachers), images_key(images)
+
+    def clean_logits_for(self, images: np.ndarray, device: torch.device | str = "cpu") -> tuple[torch.Tensor, ...]:
+        """Each teacher's logits over ``images`` (uint8 NHWC), computed on ``device`` the first time these
+        images are seen and kept for the next.
+
+        Example:
+            >>> from policysearch.models import build_model
+            >>> teaching = Teaching(build_model("tiny-cnn", 3, image_size=8, weights=None, seed=0), view="clean")
+            >>> images = np.zeros((5, 8, 8, 3), np.uint8)
+            >>> first = teaching.clean_logits_for(images)
+            >>> first[0].shape, teaching.clean_logits_for(images.copy()) is first, len(teaching.cache)
+            (torch.Size([5, 3]), True, 1)
+        """
+        key = self._key(_check_images(images))
+        found = self.cache.get(key)
+        if found is None:
+            found = tuple(teacher_logits(t, images, device=device) for t in self.teachers)
+            self.cache[key] = found
+        return found
 
     def prepare(self, device: torch.device | str) -> None:
         """Move the teachers to ``device``, frozen and in eval mode."""
@@ -190,22 +262,14 @@ class Teaching:
     def rows(self, images: np.ndarray, targets: np.ndarray, num_classes: int,
              device: torch.device | str = "cpu") -> np.ndarray:
         """Float training rows: the targets as ``(N, K)`` probabilities, then
-        (``view="clean"``) the teachers' cached probabilities ``(N, K)``."""
+        (``view="clean"``) the teachers' probabilities over these very ``images`` ``(N, K)``."""
         targets = np.asarray(targets)
         if targets.ndim == 1:
             targets = np.eye(num_classes, dtype=np.float32)[targets]
         targets = targets.astype(np.float32, copy=False)
         if self.view == "augmented":
             return targets
-        logits = self.clean_logits
-        if logits is None:
-            logits = [teacher_logits(t, images, device=device) for t in self.teachers]
-        elif len(logits) != len(self.teachers) or any(len(one) != len(images) for one in logits):
-            raise TrainingError(
-                f"clean_logits should hold one (N, K) array per teacher for the {len(images)} training images, "
-                f"but got lengths {[len(one) for one in logits]} for {len(self.teachers)} teacher(s)"
-            )
-        probs = [soften(torch.as_tensor(one), self.temperature).numpy() for one in logits]
+        probs = [soften(one, self.temperature).numpy() for one in self.clean_logits_for(images, device)]
         cached = probs[0] if len(probs) == 1 else np.mean(probs, axis=0, dtype=np.float32)
         return np.concatenate([targets, cached.astype(np.float32)], axis=1)
 

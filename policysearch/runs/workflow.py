@@ -160,7 +160,8 @@ def _train_run(spec: RunSpec, stream: TextIO, source: Any) -> FitResult:
     if teachers:
 
         teaching = Teaching(tuple(models), temperature=spec.temperature, alpha=spec.alpha,
-                            view=spec.teacher_view, clean_logits=tuple(logits) if logits else None)
+                            view=spec.teacher_view, clean_logits=tuple(logits) if logits else None,
+                            clean_images=train.images if logits else None)
     description = _description(spec, splits)
     config = FitConfig(epochs=spec.epochs, batch_size=spec.batch_size, seed=spec.seed, device=spec.device)
     return fit(model, spec.policy, train, splits.val, splits.test, config, spec.output, teaching=teaching,

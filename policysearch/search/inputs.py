@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from policysearch.data import Source, load_source, make_splits
-from policysearch.distill import Teaching, teacher_logits
+from policysearch.distill import Teaching
 from policysearch.models import model_factory
 from policysearch.search.config import RunConfig
 from policysearch.search.verdict import TargetSpec
@@ -34,19 +34,23 @@ def make_model_factory(config: RunConfig, num_classes: int) -> Callable[[], Any]
 
 
 def load_teaching(config: RunConfig, splits: Any) -> Any:
-    """The teacher of a distillation study (``config.teacher``), checked against the data; else None."""
+    """The teacher of a distillation study (``config.teacher``), checked against the data; else None.
+
+    With the clean view the teacher's outputs over the proxy's training images
+    are computed here, once for every trial; the teaching keeps them by those
+    images, so the rung and the verdict, which train on other images, get
+    their own computed (and kept) when they first train.
+    """
     if config.teacher is None:
         return None
     model, info = load_teacher(config.teacher)
     check_teacher(info, config.teacher, splits.classes)
-    if config.teacher_view != "clean":
-        return Teaching((model,), view=config.teacher_view)
-    # The clean view's teacher outputs are the same in every trial: compute them once.
-    device = resolve_device(config.device)
-    logits = teacher_logits(model.to(device), splits.train.images, device=device)
-    return Teaching((model,), view="clean", clean_logits=(logits,))
-
-
+    teaching = Teaching((model,), view=config.teacher_view)
+    if config.teacher_view == "clean":
+        device = resolve_device(config.device)
+        teaching.prepare(device)
+        teaching.clean_logits_for(splits.train.images, device)
+    return teaching
 
 
 def target_spec(config: RunConfig) -> TargetSpec:

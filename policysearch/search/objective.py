@@ -92,7 +92,20 @@ class Objective:
 
 
 def teaching_for(teaching: Any, policy: Any) -> Any:
-    """``teaching`` with the policy's distillation settings; None when either is absent."""
+    """``teaching`` at the temperature and alpha of ``policy``'s distillation block.
+
+    None when there is no teaching; ``teaching`` itself, at its own settings,
+    when the policy has no distillation block (a baseline, say). The copy
+    shares the teacher outputs ``teaching`` keeps for the clean view.
+
+    Example:
+        >>> from policysearch import Policy
+        >>> from policysearch.distill import Teaching
+        >>> from policysearch.models import build_model
+        >>> teaching = Teaching(build_model("tiny-cnn", 3, image_size=8, weights=None))
+        >>> teaching_for(None, Policy()) is None, teaching_for(teaching, Policy()) is teaching
+        (True, True)
+    """
     if teaching is None or policy.distillation is None:
         return teaching
     return replace(teaching, temperature=policy.distillation.temperature, alpha=policy.distillation.alpha)

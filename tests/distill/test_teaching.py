@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
-from policysearch.distill import DEFAULT_TEMPERATURE, Teaching, distillation_loss, teacher_probabilities
+from policysearch.distill import (
+    DEFAULT_TEMPERATURE,
+    Teaching,
+    distillation_loss,
+    teacher_logits,
+    teacher_probabilities,
+)
+from policysearch.distill.teaching import images_key
 from policysearch.errors import TrainingError
 
 
@@ -99,18 +108,79 @@ def test_a_teacher_sees_images_at_its_own_size(tiny_teacher, images):
     np.testing.assert_allclose(probs.numpy(), hand.numpy(), atol=1e-5)
 
 
-def test_teaching_uses_given_clean_logits_without_running_the_teacher(tiny_teacher, images):
+class Counting(torch.nn.Module):
+    """A teacher that counts the images it is shown (and refuses any once ``refuse`` is set)."""
+
+    def __init__(self, teacher):
+        super().__init__()
+        self.teacher, self.seen, self.refuse = teacher, 0, False
+
+    def forward(self, x):
+        if self.refuse:
+            raise AssertionError("the teacher should not run: its logits for these images are known")
+        self.seen += len(x)
+        return self.teacher(x)
+
+
+def test_teaching_uses_given_clean_logits_for_their_images_only(tiny_teacher, images):
     labels = np.array([0, 1, 2, 0, 1, 2, 0])
     computed = Teaching((tiny_teacher,), temperature=2.0, view="clean").rows(images, labels, 3)
-
-    class Refuses(torch.nn.Module):
-        def forward(self, x):
-            raise AssertionError("the teacher should not run: its logits were given")
-
-    from policysearch.distill import teacher_logits
-
-    given = Teaching((Refuses(),), temperature=2.0, view="clean",
-                     clean_logits=(teacher_logits(tiny_teacher, images),))
+    counting = Counting(tiny_teacher)
+    counting.refuse = True
+    given = Teaching((counting,), temperature=2.0, view="clean",
+                     clean_logits=(teacher_logits(tiny_teacher, images),), clean_images=images)
     np.testing.assert_allclose(given.rows(images, labels, 3), computed, atol=1e-6)
-    with pytest.raises(TrainingError, match="clean_logits should hold one"):
-        given.rows(images[:5], labels[:5], 3)
+    np.testing.assert_allclose(given.rows(images.copy(), labels, 3), computed, atol=1e-6)  # the pixels count
+    # Other images, of the same number: the teacher runs on them, once, rather than lending the others' outputs.
+    others = images[::-1] // 2 + 1
+    counting.refuse = False
+    rows = given.rows(others, labels, 3)
+    expected = Teaching((tiny_teacher,), temperature=2.0, view="clean").rows(others, labels, 3)
+    np.testing.assert_allclose(rows, expected, atol=1e-6)
+    # A random-init teacher is nearly uniform, yet the two image sets differ far beyond the 1e-6 tolerance.
+    assert np.abs(rows[:, 3:] - computed[:, 3:]).max() > 1e-4
+    counting.refuse = True
+    np.testing.assert_allclose(given.rows(others, labels, 3), expected, atol=1e-6)
+    # Fewer images (a rung or a verdict training on another draw): computed afresh, no error.
+    counting.refuse = False
+    np.testing.assert_allclose(given.rows(images[:5], labels[:5], 3), computed[:5], atol=1e-6)
+    assert len(given.cache) == 3
+
+
+def test_copies_with_other_settings_share_the_teacher_outputs(tiny_teacher, images):
+    counting = Counting(tiny_teacher)
+    teaching = Teaching((counting,), temperature=2.0, view="clean")
+    labels = np.zeros(len(images), dtype=int)
+    first = teaching.rows(images, labels, 3)
+    assert counting.seen == len(images)
+    # The search's trials each sample a temperature and alpha: same logits, softened otherwise.
+    hotter = replace(teaching, temperature=4.0, alpha=0.9)
+    rows = hotter.rows(images, labels, 3)
+    assert counting.seen == len(images)  # not run again
+    logits = teacher_logits(tiny_teacher, images)
+    np.testing.assert_allclose(rows[:, 3:], torch.softmax(logits / 4.0, dim=1).numpy(), atol=1e-6)
+    assert np.abs(rows[:, 3:] - first[:, 3:]).max() > 1e-4
+    # Other teachers are other outputs, even through a shared store.
+    other = replace(teaching, teachers=(Counting(tiny_teacher),))
+    other.rows(images, labels, 3)
+    assert other.teachers[0].seen == len(images)
+
+
+def test_given_clean_logits_are_checked_against_their_images(tiny_teacher, images):
+    logits = teacher_logits(tiny_teacher, images)
+    with pytest.raises(TrainingError, match="clean_logits should come with clean_images"):
+        Teaching((tiny_teacher,), view="clean", clean_logits=(logits,))
+    with pytest.raises(TrainingError, match="for the 5 clean_images, but got lengths \\[7\\] for 1 teacher"):
+        Teaching((tiny_teacher,), view="clean", clean_logits=(logits,), clean_images=images[:5])
+    with pytest.raises(TrainingError, match="lengths \\[7\\] for 2 teacher"):
+        Teaching((tiny_teacher, tiny_teacher), view="clean", clean_logits=(logits,), clean_images=images)
+
+
+def test_images_key_follows_the_pixels_not_the_array(images):
+    assert images_key(images) == images_key(images.copy())
+    assert images_key(np.asfortranarray(images)) == images_key(images)  # the layout does not matter
+    changed = images.copy()
+    changed[3, 5, 7, 1] ^= 1
+    assert images_key(changed) != images_key(images)
+    assert images_key(images[:6]) != images_key(images)
+    assert images_key(images.reshape(7, 16, 48, 1)) != images_key(images)  # same bytes, another shape
