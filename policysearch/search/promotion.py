@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import json
+import statistics
 from typing import Any, Callable, TextIO
 
 import optuna
@@ -114,25 +115,31 @@ def promote(study: Any, config: RunConfig, source: Source | None, factory: Calla
         return
     source = source or load_source(config.dataset, image_size=config.image_size)
     data = rung_splits(source, RungBudget(*config.rung_budget), seed=config.seed, avoid=avoid)
-    budget = RungBudget(len(data.train), len(data.val), config.target_epochs)  # what the pool allowed
+    # what the pool allowed
+    budget = RungBudget(min(config.rung_budget[0], len(data.train)), len(data.val), config.target_epochs)
     stored = study.user_attrs.get("rung") or {}
-    known = ({int(n): v for n, v in stored.get("scores", {}).items()}
-             if stored.get("budget") == budget.describe() else {})
-    scores = score_candidates(candidates, data, factory, budget, train_config(config), known=known,
-                              progress=lambda m: print(f"      {m}", file=stream, flush=True),
+    # Values are reused from a rung of the same budget that kept them per seed (older rungs kept one score);
+    # more seeds than it ran add to them.
+    earlier = {k: v for k, v in (stored.get("budget") or {}).items() if k != "seeds"}
+    known = ({int(n): list(v) for n, v in stored.get("values", {}).items()}
+             if earlier == budget.describe() else {})
+    values = score_candidates(candidates, data, factory, budget, train_config(config), seeds=config.rung_seeds,
+                              known=known, progress=lambda m: print(f"      {m}", file=stream, flush=True),
                               teaching_for=(lambda p: teaching_for(teaching, p)) if teaching is not None else None)
-    trained = len(set(scores) - set(known))
-    values = {t.number: t.value for t in study.get_trials(deepcopy=False) if t.value is not None}
-    chosen = pick({n: scores[n] for n in candidates}, values)
+    trained = sum(len(v) for v in values.values()) - sum(len(v) for v in known.values())
+    scores = {n: statistics.fmean(v[:config.rung_seeds]) for n, v in values.items()}
+    proxy = {t.number: t.value for t in study.get_trials(deepcopy=False) if t.value is not None}
+    chosen = pick({n: scores[n] for n in candidates}, proxy)
     study.set_user_attr("rung", {
-        "budget": budget.describe(), "scores": {str(n): v for n, v in scores.items()},
+        "budget": {**budget.describe(), "seeds": config.rung_seeds},
+        "scores": {str(n): v for n, v in scores.items()}, "values": {str(n): v for n, v in values.items()},
         "candidates": sorted(candidates), "pick": chosen,
         # every rung training this study paid for, at any budget: part of the search's cost
         "image_epochs": int(stored.get("image_epochs", 0)) + trained * budget.image_epochs,
     })
     ranked = ", ".join(f"#{n} {scores[n]:.4f}" for n in sorted(candidates, key=lambda n: -scores[n]))
-    print(f"rung ({budget.train_size} images x {budget.epochs} epochs, {budget.val_size} validation images): "
-          f"{ranked}; the answer is trial #{chosen}", file=stream, flush=True)
+    print(f"rung ({budget.train_size} images x {budget.epochs} epochs, {config.rung_seeds} seeds, {budget.val_size} "
+          f"validation images): {ranked}; the answer is trial #{chosen}", file=stream, flush=True)
 
 
 def clear_rung(study: Any) -> None:

@@ -33,8 +33,9 @@ from policysearch.search.objective import teaching_for
 from policysearch.search.optimize import optimize
 from policysearch.search.progress import Progress
 from policysearch.search.promotion import clear_rung, promote, run_ablation
-from policysearch.search.storage import open_study, settled_config
-from policysearch.search.verdict import format_table, measure
+from policysearch.search.storage import make_storage, open_study, settled_config
+from policysearch.search.target_results import TargetResults
+from policysearch.search.verdict import ABLATION, ANSWER, format_table, measure, verdict_text, without_augmentation
 from policysearch.search.workers import check_gpus, run_workers
 
 __all__ = ["run_search", "SearchOutcome"]
@@ -113,19 +114,20 @@ def _in_memory(config: RunConfig, source: Source) -> RunConfig:
 
 
 def _verdict(study: Any, config: RunConfig, source: Any, factory: Any, teaching: Any, stream: TextIO) -> dict:
-    """The best policy and the baselines trained at the target budget; stored in the study."""
+    """The answer, its ablation and the standard baselines trained at the target budget; stored in the study."""
     spec = target_spec(config)
     same_data = spec.image_size == config.image_size
-    result = measure({"best": trial_policy(best_trial(study))}, spec, source=source if same_data else None,
+    answer = trial_policy(best_trial(study))
+    results = TargetResults(make_storage(config.storage_url, config.heartbeat))
+    result = measure({ANSWER: answer, ABLATION: without_augmentation(answer)}, spec,
+                     source=source if same_data else None,
                      factory=factory if same_data and spec.model == config.model else None,
                      progress=lambda m: print(f"      {m}", file=stream, flush=True),
-                     teaching_for=(lambda p: teaching_for(teaching, p)) if teaching is not None else None)
+                     teaching_for=(lambda p: teaching_for(teaching, p)) if teaching is not None else None,
+                     results=results)
     study.set_user_attr("verdict", result)
     study.set_user_attr("verdict_trial", best_trial(study).number)
     save_verdict_note(study, result, best_trial(study).number)  # the dashboard shows it on the study's page
     print(format_table(result["table"]), file=stream, flush=True)
-    print(f"verdict at the target ({spec.train_size} images x {spec.epochs} epochs, {spec.seeds} seeds): "
-          f"{result['line']}", file=stream, flush=True)
+    print(verdict_text(result), file=stream, flush=True)
     return result
-
-

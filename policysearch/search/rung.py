@@ -7,7 +7,9 @@ standard error of about 1.5 points at 85%). Successive halving's answer
 (Hyperband, ASHA, BOHB) is a last rung at a higher fidelity for the few
 best: here the top ``candidates`` distinct completed trials are each trained
 on more images (by default half the target's, at least twice the proxy's) for
-the target's epochs with a fresh seed, and scored on a larger validation split
+the target's epochs on at least two paired seeds (each its own draw of
+training images, the same for every candidate: one seed's spread exceeded
+the margins the rung picked by), and scored on a larger validation split
 drawn from the training pool (never the test split, which only the verdict
 sees, nor the proxy's validation images, which chose the candidates). The rung's best
 is the search's answer.
@@ -17,9 +19,10 @@ This module trains; what it stores and where lives with the study
 
 Example:
     >>> from policysearch.data import load_source
-    >>> data = rung_splits(load_source("digits"), RungBudget(train_size=100, val_size=50, epochs=1), seed=0)
-    >>> len(data.train), len(data.val)
-    (100, 50)
+    >>> source = load_source("digits")
+    >>> data = rung_splits(source, RungBudget(train_size=100, val_size=50, epochs=1), seed=0)
+    >>> len(data.val), len(data.train) == len(source.train) - 50
+    (50, True)
 """
 
 from __future__ import annotations
@@ -30,15 +33,18 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from policysearch._checks import COUNT, check_fields
-from policysearch.data import Source, Splits, make_splits, stratified_indices
+from policysearch.data import Source, Split, Splits, stratified_indices
 from policysearch.errors import ConfigError
 from policysearch.policy import Policy
 from policysearch.training import TrainConfig, train_and_score
 
-__all__ = ["RungBudget", "RUNG_SEED_OFFSET", "rung_splits", "score_candidates", "pick"]
+__all__ = ["RungBudget", "RUNG_SEED_OFFSET", "MIN_VAL_IMAGES", "rung_splits", "seed_draw", "score_candidates",
+           "pick"]
 
-# Rung seeds differ from the proxy's (0, 1, ...) and the verdict's (1000, ...): a fresh draw.
+# Rung seeds differ from the proxy's (0, 1, ...) and the verdict's: a fresh draw.
 RUNG_SEED_OFFSET = 500
+# The fewest of a folder's own val/ images (after the proxy's) worth validating on; fewer: the training pool.
+MIN_VAL_IMAGES = 200
 
 
 @dataclass(frozen=True)
@@ -60,55 +66,81 @@ class RungBudget:
         return asdict(self)
 
 
-def rung_splits(source: Source, budget: RungBudget, *, seed: int, avoid: Any = None) -> Any:
-    """Training and validation images for the rung, from the pool only.
+def rung_splits(source: Source, budget: RungBudget, *, seed: int, avoid: Any = None) -> Splits:
+    """The rung's validation images, and the pool (``train``) its trainings draw their images from.
 
-    ``avoid`` (a split of the same pool, the proxy's validation images) is
-    kept out of the rung's validation images: the candidates were chosen for
-    scoring well on it, so scoring them there again would favour luck. A
-    pool too small for both keeps a third for validation and trains on the
-    rest, so small datasets still get a rung (the budget stored says so). A
-    dataset with its own validation split (a folder's ``val/``) scores on it.
+    ``avoid`` (the proxy's validation split) is kept out of the rung's
+    validation images: the candidates were chosen for scoring well on it, so
+    scoring them there again would favour luck. A dataset with its own
+    validation split (a folder's ``val/``) validates on the rest of it when
+    at least :data:`MIN_VAL_IMAGES` remain, else like any other dataset on
+    images of the training pool. A pool too small for both keeps a third for
+    validation and trains on the rest, so small datasets still get a rung (the
+    budget stored says so).
     """
     if source.val is not None:
-        return make_splits(source, train_size=min(budget.train_size, len(source.train)),
-                           val_size=min(budget.val_size, len(source.val)), seed=seed)
-    pool = source.train
-    if avoid is not None:
-        pool = pool.take(np.flatnonzero(~np.isin(pool.indices, avoid.indices)))
+        rest = _without(source.val, avoid)
+        if len(rest) >= min(MIN_VAL_IMAGES, budget.val_size):
+            val = rest.take(stratified_indices(rest.labels, [min(budget.val_size, len(rest))], seed)[0])
+            return Splits(source.name, source.classes, source.train, val, source.test)
+        avoid = None  # the proxy validated on val/: no image of the training pool was its
+    pool = _without(source.train, avoid)
     val_size = min(budget.val_size, max(len(pool) // 3, 1))
-    train_size = min(budget.train_size, len(source.train) - val_size)
-    val_rows = stratified_indices(pool.labels, [val_size], seed)[0]
-    val = pool.take(val_rows)
-    rest = source.train.take(np.flatnonzero(~np.isin(source.train.indices, val.indices)))
-    train = rest.take(stratified_indices(rest.labels, [min(train_size, len(rest))], seed)[0])
-    return Splits(source.name, source.classes, train, val, source.test)
+    val = pool.take(stratified_indices(pool.labels, [val_size], seed)[0])
+    return Splits(source.name, source.classes, _without(source.train, val), val, source.test)
+
+
+def _without(split: Split, other: Any) -> Split:
+    """``split`` less the rows of ``other`` (a split of the same images), by their original indices."""
+    if other is None:
+        return split
+    return split.take(np.flatnonzero(~np.isin(split.indices, other.indices)))
+
+
+def seed_draw(seed: int, index: int) -> tuple[int, int]:
+    """Rung seed ``index``'s (training-image draw, training seed), derived from the run's ``seed``.
+
+    Example:
+        >>> seed_draw(0, 0) != seed_draw(0, 1), seed_draw(0, 0) == seed_draw(0, 0)
+        (True, True)
+    """
+    state = np.random.SeedSequence([RUNG_SEED_OFFSET, seed, index]).generate_state(2)
+    return int(state[0]), int(state[1])
 
 
 def score_candidates(candidates: Mapping[int, Policy], data: Any, factory: Callable[[], Any], budget: RungBudget,
-                     config: TrainConfig, *, known: Mapping[int, float] | None = None,
+                     config: TrainConfig, *, seeds: int = 2, known: Mapping[int, list[float]] | None = None,
                      progress: Callable[[str], None] | None = None,
-                     teaching_for: Callable[[Policy], Any] | None = None) -> dict[int, float]:
-    """Validation accuracy of each candidate (trial number -> policy) trained at the rung's budget.
+                     teaching_for: Callable[[Policy], Any] | None = None) -> dict[int, list[float]]:
+    """Validation accuracies of each candidate (trial number -> policy), one per paired seed, at the rung's budget.
 
-    ``known`` scores (from an earlier run of the same rung) are kept, not
+    Seed ``k`` draws ``budget.train_size`` training images from ``data.train``
+    and a training seed, both from ``config.seed`` (:func:`seed_draw`), and
+    every candidate trains on that same draw: the comparison is paired.
+    ``known`` values (from an earlier run of the same rung) are kept, not
     retrained. A run that diverges scores 0: it failed at the budget that
     matters.
     """
-    scores = dict(known or {})
-    for number, policy in candidates.items():
-        if number in scores:
-            continue
-        if progress is not None:
-            progress(f"rung: trial #{number}, {len(data.train)} images x {budget.epochs} epochs")
-        teaching = teaching_for(policy) if teaching_for is not None else None
-        run = replace(config, epochs=budget.epochs, seed=config.seed + RUNG_SEED_OFFSET)
-        scores[number] = train_and_score(factory, policy, data.train, data.val, run, teaching=teaching)
+    scores = {number: list(values) for number, values in (known or {}).items()}
+    size = min(budget.train_size, len(data.train))
+    for k in range(seeds):
+        draw, seed = seed_draw(config.seed, k)
+        train = data.train.take(stratified_indices(data.train.labels, [size], draw)[0])
+        for number, policy in candidates.items():
+            values = scores.setdefault(number, [])
+            if len(values) > k:
+                continue
+            if progress is not None:
+                progress(f"rung: seed {k + 1}/{seeds}, trial #{number} ({size} images x {budget.epochs} epochs)")
+            teaching = teaching_for(policy) if teaching_for is not None else None
+            run = replace(config, epochs=budget.epochs, seed=seed)
+            values.append(train_and_score(factory, policy, train, data.val, run, teaching=teaching))
     return scores
 
 
 def pick(scores: Mapping[int, float], proxy_values: Mapping[int, float]) -> int:
-    """The candidate with the best rung score; ties go to the better proxy value, then the earlier trial.
+    """The candidate with the best rung score (its mean over seeds); ties go to the better proxy value, then the
+    earlier trial.
 
     Example:
         >>> pick({3: 0.88, 7: 0.89, 9: 0.89}, {3: 0.84, 7: 0.82, 9: 0.83})

@@ -1,47 +1,67 @@
-"""The verdict: does a policy beat the baselines when trained at the budget it is meant for?
+"""The verdict: does a policy beat the standard baselines when trained at the budget it is meant for?
 
 The target budget is the training the user will run with the policy (its
 training images, epochs, and optionally another backbone or image size). The
-policy and each standard baseline (no augmentation, torchvision's default
-RandAugment N=2 M=9, TrivialAugmentWide, all at the default learning rates)
-are trained there through the shared training loop, on the same images, with
-the same seeds, and scored on the held-out test split the search never saw.
-The verdict line compares the policy with the best baseline by the mean of the
-per-seed differences: it "beats" it when that mean is positive and larger than
-its spread.
+policy, its *ablation* (its own learning rates without augmentation) and each
+standard baseline (no augmentation; ``standard``, horizontal flip plus a padded
+random crop; torchvision's default RandAugment N=2 M=9; TrivialAugmentWide; all
+at the default learning rates) are trained there through the shared training
+loop and scored on the held-out test split the search never saw.
+
+Seeds are paired draws: seed ``k`` draws its own training images and its own
+training seed, both derived from the spec's ``seed``, and every policy trains
+on that same draw. Two comparisons come out (:mod:`.paired`: Student's t on
+the per-seed differences, one-sided 90% bounds): the policy against the best
+standard baseline (the total gain: learning rates and augmentation), and the
+policy against its ablation (what the augmentation itself adds at the same
+learning rates). Results already in the storage (:mod:`.target_results`) are
+reused and marked cached.
 
 Example:
     >>> spec = TargetSpec(dataset="digits", model="tiny-cnn", weights=None, image_size=8, train_size=200,
     ...                   epochs=1, seeds=2, device="cpu")
     >>> result = measure({"mine": STANDARD_BASELINES["trivialaugment_wide"]}, spec)
-    >>> sorted(result["table"]), result["line"].startswith(("beats the best baseline", "does not beat"))
-    (['mine', 'no_augmentation', 'randaugment_n2_m9', 'trivialaugment_wide'], True)
+    >>> list(result["table"])
+    ['mine', 'no_augmentation', 'standard', 'randaugment_n2_m9', 'trivialaugment_wide']
+    >>> result["outcome"] in OUTCOMES
+    True
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Mapping
+
+import numpy as np
 
 from policysearch._checks import COUNT, check_fields
 from policysearch.data import IMAGE_SIZE, Source, load_source, stratified_indices
 from policysearch.errors import ConfigError
 from policysearch.models import model_factory
 from policysearch.policy import Policy
-from policysearch.training import TRAINING_FIELDS, TrainConfig, train_and_score
+from policysearch.search.paired import OUTCOMES, Comparison, compare
+from policysearch.search.target_results import TargetResults, recipe, result_key
+from policysearch.training import TRAINING_FIELDS, TrainConfig, resolve_device, train_and_score
 
-__all__ = ["TargetSpec", "STANDARD_BASELINES", "VERDICT_SEED_OFFSET", "measure", "verdict_line", "format_table",
+__all__ = ["TargetSpec", "STANDARD_BASELINES", "VERDICT_SEED_OFFSET", "ANSWER", "ABLATION", "measure",
+           "verdict_line", "verdict_text", "format_table", "seed_draw", "without_augmentation",
            "spec_for_policy"]
 
 # What every policy is measured against, at the default learning rates (head 1e-3, backbone 1e-4).
+# "standard" is the classic fine-tuning augmentation: horizontal flip and a padded random crop.
 STANDARD_BASELINES: Mapping[str, Policy] = {
     "no_augmentation": Policy(num_ops=0, magnitude=0),
+    "standard": Policy(num_ops=1, magnitude=15, ops=("HorizontalFlip", "RandomCrop")),  # TEMP until flip/crop land
     "randaugment_n2_m9": Policy(num_ops=2, magnitude=9),
     "trivialaugment_wide": Policy(kind="trivialaugment"),
 }
 # Verdict seeds differ from the search's, so the verdict is a fresh draw.
 VERDICT_SEED_OFFSET = 1000
+ANSWER, ABLATION = "best", "ablation"  # the labels ``run`` gives the search's answer and its ablation
+# What the ablation switches off besides RandAugment/TrivialAugment: the flip/crop stage and op bounds.
+_NO_PRESTAGE: Mapping[str, Any] = {"flip": False, "crop": 0, "op_bins": {}}
 
 
 @dataclass(frozen=True)
@@ -54,9 +74,9 @@ class TargetSpec:
     image_size: int = 32
     train_size: int = 2000
     epochs: int = 4
-    seeds: int = 2
+    seeds: int = 3
     batch_size: int = 64
-    seed: int = 0  # which training images; training seeds are VERDICT_SEED_OFFSET + 0, 1, ...
+    seed: int = 0  # each seed's training images and training seed derive from it (seed_draw)
     device: str = "auto"
     test_size: int | None = None
     augment_on: str = "auto"
@@ -80,53 +100,85 @@ class TargetSpec:
         return {k: v for k, v in asdict(self).items() if k not in ("device", "weights", "augment_on")}
 
 
+def seed_draw(spec: TargetSpec, index: int) -> tuple[int, int]:
+    """Seed ``index``'s (training-image draw, training seed), both derived from ``spec.seed``.
+
+    Example:
+        >>> spec = TargetSpec()
+        >>> seed_draw(spec, 0) == seed_draw(spec, 0), seed_draw(spec, 0) == seed_draw(spec, 1)
+        (True, False)
+    """
+    state = np.random.SeedSequence([VERDICT_SEED_OFFSET, spec.seed, index]).generate_state(2)
+    return int(state[0]), int(state[1])
+
+
+def without_augmentation(policy: Policy) -> Policy:
+    """The policy's ablation: the same learning rates (and distillation), no augmentation, no mixing.
+
+    Example:
+        >>> ablation = without_augmentation(Policy(kind="trivialaugment"))
+        >>> ablation.kind, ablation.num_ops, ablation.transfer == Policy().transfer
+        ('randaugment', 0, True)
+    """
+    return replace(policy, kind="randaugment", num_ops=0, magnitude=0, mixing=None, score=None, provenance=None,
+                   **{name: value for name, value in _NO_PRESTAGE.items() if hasattr(policy, name)})
+
+
 def measure(policies: Mapping[str, Policy], spec: TargetSpec, *, source: Source | None = None,
             factory: Callable[[], Any] | None = None, progress: Callable[[str], None] | None = None,
-            teaching_for: Callable[[Policy], Any] | None = None) -> dict[str, Any]:
+            teaching_for: Callable[[Policy], Any] | None = None,
+            results: TargetResults | None = None) -> dict[str, Any]:
     """Train ``policies`` and the standard baselines at ``spec``; the table and the verdict.
 
-    ``source`` and ``factory`` reuse a dataset and a backbone already loaded
-    at the target's image size and model. Each distinct policy trains once per
-    seed (a policy equal to a baseline is not trained twice). The verdict
-    compares the first of ``policies`` with the best baseline.
+    The first of ``policies`` is the one judged; a policy labelled
+    ``ablation`` is its comparison without augmentation. ``source`` and
+    ``factory`` reuse a dataset and a backbone already loaded at the target's
+    image size and model. Each distinct recipe trains once per seed, and not
+    at all when ``results`` (stored target results) already holds it; results
+    with a teacher are never stored (they depend on the teacher).
     """
     source = source or load_source(spec.dataset, image_size=spec.image_size)
     factory = factory or model_factory(spec.model, source.num_classes, image_size=spec.image_size,
                                        weights=spec.weights, seed=spec.seed)
-    # A pool smaller than the target (a default target on a small dataset) trains on all of it;
-    # the budget stored says how many images the verdict really used.
-    size = min(spec.train_size, len(source.train))
-    if size < spec.train_size and progress is not None:
-        progress(f"verdict: the training pool has {size} images, fewer than the target's {spec.train_size}: "
-                 f"training on all of them")
-    spec = replace(spec, train_size=size)
-    train = source.train.take(stratified_indices(source.train.labels, [size], seed=spec.seed)[0])
+    spec = _fit_pool(spec, len(source.train), progress)
+    results = results if results is not None and teaching_for is None else TargetResults(None)
     test = source.test
     if spec.test_size is not None:
         test = test.take(stratified_indices(test.labels, [spec.test_size], seed=spec.seed)[0])
     candidates = {**policies, **{k: v for k, v in STANDARD_BASELINES.items() if k not in policies}}
-    table: dict[str, dict[str, Any]] = {}
-    measured: list[tuple[Policy, dict[str, Any]]] = []
-    for label, policy in candidates.items():
-        row = next((r for p, r in measured if _same_recipe(p, policy)), None)
-        if row is None:
-            values = []
-            for k in range(spec.seeds):
-                if progress is not None:
-                    progress(f"verdict: {label}, seed {k + 1}/{spec.seeds} ({spec.train_size} images x {spec.epochs} "
-                             f"epochs)")
+    recipes = {label: json.dumps(recipe(policy), sort_keys=True) for label, policy in candidates.items()}
+    distinct = {text: label for label, text in reversed(list(recipes.items()))}  # first label of each recipe
+    runs: dict[str, list[tuple[float, bool]]] = {text: [] for text in distinct}
+    for k in range(spec.seeds):
+        draw, seed = seed_draw(spec, k)
+        train = source.train.take(stratified_indices(source.train.labels, [spec.train_size], seed=draw)[0])
+        for text, label in distinct.items():
+            policy = candidates[label]
+            key = result_key(policy, {**spec.describe(), "device": resolve_device(spec.device).type,
+                                      "augment_on": spec.augment_on, "weights": spec.weights}, seed_index=k)
+            known = results.get(key)
+            if progress is not None:
+                progress(f"verdict: seed {k + 1}/{spec.seeds}, {label} ({spec.train_size} images x {spec.epochs} "
+                         f"epochs){' (cached)' if known is not None else ''}")
+            if known is None:
                 teaching = teaching_for(policy) if teaching_for is not None else None
-                values.append(_train_and_test(policy, factory, train, test, spec, VERDICT_SEED_OFFSET + k, teaching))
-            row = _summary(values)
-            measured.append((policy, row))
-        table[label] = row
+                known = _train_and_test(policy, factory, train, test, spec, seed, teaching)
+                results.put(key, known)
+                runs[text].append((known, False))
+            else:
+                runs[text].append((known, True))
+    table = {label: _summary(runs[recipes[label]]) for label in candidates}
     first = next(iter(policies))
     return {"budget": spec.describe(), "table": table, **verdict_line(table, first)}
 
 
-def _same_recipe(a: Policy, b: Policy) -> bool:
-    return {k: v for k, v in a.to_json().items() if k not in ("score", "provenance")} == \
-        {k: v for k, v in b.to_json().items() if k not in ("score", "provenance")}
+def _fit_pool(spec: TargetSpec, pool: int, progress: Callable[[str], None] | None) -> TargetSpec:
+    """A pool smaller than the target (a default target on a small dataset) trains on all of it;
+    the budget stored says how many images the verdict really used."""
+    if pool < spec.train_size and progress is not None:
+        progress(f"verdict: the training pool has {pool} images, fewer than the target's {spec.train_size}: "
+                 f"training on all of them")
+    return replace(spec, train_size=min(spec.train_size, pool))
 
 
 def _train_and_test(policy: Policy, factory: Callable[[], Any], train: Any, test: Any, spec: TargetSpec, seed: int,
@@ -137,44 +189,85 @@ def _train_and_test(policy: Policy, factory: Callable[[], Any], train: Any, test
     return train_and_score(factory, policy, train, test, config, teaching=teaching)
 
 
-def _summary(values: list[float]) -> dict[str, Any]:
+def _summary(runs: list[tuple[float, bool]]) -> dict[str, Any]:
+    values = [value for value, _ in runs]
     std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"mean": statistics.fmean(values), "std": std, "values": values}
+    return {"mean": statistics.fmean(values), "std": std, "values": values,
+            "cached": sum(cached for _, cached in runs)}
+
+
+_PHRASES = {"beats": "beats", "loses": "loses to", "no clear difference": "no clear difference from",
+            "no claim": "no claim from one seed against"}
 
 
 def verdict_line(table: Mapping[str, Mapping[str, Any]], label: str) -> dict[str, Any]:
-    """``label`` against the best standard baseline in ``table``: the paired difference and one line.
+    """``label`` against the best standard baseline in ``table`` (and against ``ablation``, if there).
+
+    The best baseline is the one with the highest mean. Returns the total
+    comparison's fields (``best_baseline``, ``difference``, ``spread``,
+    ``lower``, ``upper``, ``seeds``, ``outcome``, ``beats``, ``line``) and, when the
+    table holds the ablation, ``augmentation``: the same fields for the
+    augmentation's own gain.
 
     Example:
-        >>> table = {"best": {"values": [0.90, 0.91]}, "no_augmentation": {"values": [0.88, 0.885]},
-        ...          "randaugment_n2_m9": {"values": [0.87, 0.88]}, "trivialaugment_wide": {"values": [0.86, 0.87]}}
+        >>> table = {"best": {"values": [0.90, 0.91, 0.92]}, "no_augmentation": {"values": [0.88, 0.885, 0.90]},
+        ...          "randaugment_n2_m9": {"values": [0.87, 0.88, 0.88]}}
         >>> verdict_line(table, "best")["line"]
-        'beats the best baseline, no_augmentation, by +2.25 ± 0.35 points'
+        'beats the best standard baseline, no_augmentation: +2.17 points (one-sided 90% bounds +1.85 to +2.48, 3 seeds)'
     """
     baselines = [name for name in STANDARD_BASELINES if name in table and name != label]
     best = max(baselines, key=lambda name: statistics.fmean(table[name]["values"]))
-    pairs = [a - b for a, b in zip(table[label]["values"], table[best]["values"])]
-    diff = 100 * statistics.fmean(pairs)
-    spread = 100 * statistics.stdev(pairs) if len(pairs) > 1 else 0.0
-    beats = diff > 0 and diff > spread
-    if beats:
-        line = f"beats the best baseline, {best}, by +{diff:.2f} ± {spread:.2f} points"
-    else:
-        line = f"does not beat {best} ({diff:+.2f} ± {spread:.2f} points)"
-    return {"best_baseline": best, "difference": diff, "spread": spread, "beats": beats, "line": line}
+    total = compare(table[label]["values"], table[best]["values"])
+    out: dict[str, Any] = {"best_baseline": best, **_fields(total),
+                           "line": f"{_PHRASES[total.outcome]} the best standard baseline, {best}: {total.describe()}"}
+    if ABLATION in table and label != ABLATION:
+        gain = compare(table[label]["values"], table[ABLATION]["values"])
+        same = table[label] is table[ABLATION] or table[label]["values"] == table[ABLATION]["values"]
+        text = ("none: the policy has no augmentation" if same
+                else f"{gain.describe()}: {_PHRASES[gain.outcome]} its ablation")
+        out["augmentation"] = {**_fields(gain), "line": f"augmentation's own gain at the same learning rates: {text}"}
+    return out
+
+
+def _fields(comparison: Comparison) -> dict[str, Any]:
+    data = comparison.to_dict()
+    return {**data, "beats": comparison.outcome == "beats"}
+
+
+def verdict_text(result: Mapping[str, Any]) -> str:
+    """The verdict's lines as ``run`` and ``verify`` print them: the budget and the total gain, then the
+    augmentation's own gain when the ablation was measured.
+
+    Example:
+        >>> print(verdict_text({"budget": {"train_size": 500, "epochs": 4}, "seeds": 3, "line": "beats ...",
+        ...                     "augmentation": {"line": "augmentation's own gain ..."}}))
+        verdict at the target (500 images x 4 epochs, 3 seeds): beats ...
+          augmentation's own gain ...
+    """
+    budget = result["budget"]
+    seeds = result.get("seeds") or len(next(iter(result.get("table", {}).values()), {}).get("values", []))
+    lines = [f"verdict at the target ({budget['train_size']} images x {budget['epochs']} epochs, {seeds} seeds): "
+             f"{result['line']}"]
+    if result.get("augmentation"):
+        lines.append(f"  {result['augmentation']['line']}")
+    return "\n".join(lines)
 
 
 def format_table(table: Mapping[str, Mapping[str, Any]]) -> str:
-    """A small text table: policy, mean test accuracy, spread, runs.
+    """A small text table: policy, mean test accuracy, spread, runs (and how many were stored results).
 
     Example:
-        >>> print(format_table({"best": {"mean": 0.9, "std": 0.01, "values": [0.89, 0.91]}}))
+        >>> print(format_table({"best": {"mean": 0.9, "std": 0.01, "values": [0.89, 0.91]},
+        ...                     "standard": {"mean": 0.88, "std": 0.0, "values": [0.88, 0.88], "cached": 2}}))
         policy                test acc   ± std  runs
         best                    0.9000  0.0100     2
+        standard                0.8800  0.0000     2  (cached)
     """
     lines = [f"{'policy':<20} {'test acc':>9} {'± std':>7} {'runs':>5}"]
     for label, row in table.items():
-        lines.append(f"{label:<20} {row['mean']:>9.4f} {row['std']:>7.4f} {len(row['values']):>5}")
+        runs, cached = len(row["values"]), int(row.get("cached", 0))
+        mark = "" if not cached else "  (cached)" if cached == runs else f"  ({cached} cached)"
+        lines.append(f"{label:<20} {row['mean']:>9.4f} {row['std']:>7.4f} {runs:>5}{mark}")
     return "\n".join(lines)
 
 

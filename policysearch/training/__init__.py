@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from policysearch.training.config import DEVICES, TRAINING_FIELDS, FitConfig, TrainConfig
+from policysearch.training.config import DEVICES, TRAINING_FIELDS, TRAINING_VERSION, FitConfig, TrainConfig
 from policysearch.training.devices import autocast, resolve_device, to_float_batch
 from policysearch.training.fit import FitResult, TrainingSet, fit
 from policysearch.training.loop import (
@@ -28,7 +28,7 @@ from policysearch.training.proxy import ProxyResult, Report, proxy_finetune
 from policysearch.training.rundir import RUN_FILES
 from policysearch.training.teachers import check_teacher, load_teacher
 
-__all__ = ["DEVICES", "TRAINING_FIELDS", "TrainConfig", "FitConfig", "resolve_device", "to_float_batch", "autocast",
+__all__ = ["DEVICES", "TRAINING_FIELDS", "TRAINING_VERSION", "TrainConfig", "FitConfig", "resolve_device", "to_float_batch", "autocast",
            "Session", "start_session", "Evaluation", "evaluate", "build_optimizer", "set_train_mode",
            "train_epoch", "train_and_score", "ProxyResult", "Report", "proxy_finetune", "FitResult", "TrainingSet", "fit", "RUN_FILES",
            "load_teacher", "check_teacher"]

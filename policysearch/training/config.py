@@ -21,8 +21,11 @@ from types import MappingProxyType
 from policysearch._checks import COUNT, SEED, Rule, check_fields
 from policysearch.errors import TrainingError
 
-__all__ = ["DEVICES", "AUGMENT_PLACES", "TRAINING_FIELDS", "TrainConfig", "FitConfig"]
+__all__ = ["DEVICES", "AUGMENT_PLACES", "TRAINING_FIELDS", "TRAINING_VERSION", "TrainConfig", "FitConfig"]
 
+# Part of the key of every stored target result (search/target_results.py): raise it with any change to
+# training that changes what a seeded run scores (the loop, the optimiser, the schedule, the feeds, the ops).
+TRAINING_VERSION = 1
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AUGMENT_PLACES = ("auto", "host", "device")  # auto: on the device for CUDA/MPS, OpenCV on the host for the CPU
 
