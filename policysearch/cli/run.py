@@ -17,7 +17,7 @@ __all__ = ["RUN_FLAGS", "run_arguments", "run_run"]
 
 # flag -> (type, help); each flag maps onto the RunConfig field of the same name.
 RUN_FLAGS: dict[str, tuple[Any, str]] = {
-    "dataset": (str, "fashion-mnist | animal-silhouettes | imagefolder:PATH | hf:NAME[:CONFIG][@IMAGE,LABEL] | "
+    "dataset": (str, "fashion-mnist | animal-silhouettes | elpv | imagefolder:PATH | hf:NAME[:CONFIG][@IMAGE,LABEL] | "
                      "cifar10 | cifar100 | digits"),
     "model": (str, "backbone: efficientnet-lite0, tiny-cnn, or a torchvision model name"),
     "weights": (str, "DEFAULT (pretrained), a state-dict PATH, or none"),

@@ -54,6 +54,7 @@ from policysearch.data.images import (
     warn_skipped,
 )
 from policysearch.data.cache import cached_source
+from policysearch.data.elpv import ELPV, load_elpv
 from policysearch.data.hf import load_hf
 from policysearch.data.silhouettes import SILHOUETTES, load_silhouettes
 from policysearch.data.splits import CARVED_TEST_FRACTION, Source, Split, carved_source, int_at_least
@@ -249,10 +250,11 @@ SOURCES: Mapping[str, Callable[..., Source]] = MappingProxyType(
         "digits": _load_digits,
         "hf": load_hf,
         SILHOUETTES: load_silhouettes,  # the optional "silhouettes" extra
+        ELPV: load_elpv,  # the optional "elpv" extra; kept for one final check, not for tuning
     }
 )
 _TAKES_ARGUMENT = MappingProxyType({"imagefolder": "PATH", "hf": "NAME[:CONFIG]"})  # name -> its argument
-_CARVES_TEST = frozenset({"imagefolder", "digits", "hf", SILHOUETTES})
+_CARVES_TEST = frozenset({"imagefolder", "digits", "hf", SILHOUETTES, ELPV})
 SOURCE_GROUP = "policysearch.sources"  # entry points of plugin sources (see the module docstring)
 
 
