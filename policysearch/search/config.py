@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from policysearch._checks import COUNT, FLAG, Rule, check_fields, show
+from policysearch.augment.ops import TORCHVISION_OPS
 from policysearch.data.images import IMAGE_SIZE
 from policysearch.distill.teaching import TEACHER_VIEWS
 from policysearch.errors import ConfigError
@@ -41,12 +42,16 @@ SEARCH_KEYS = (
 # settings, so studies made before they existed still resume.
 DISTILL_KEYS = ("teacher", "teacher_view")
 DISTILL_SPACE_KEYS = ("temperature", "alpha")
-# Defaults of the version before the target budget, for the keys whose default changed since:
-# a study it made resumes with them unless the user sets the key.
+# Defaults of the release before op groups (settings format 2), for the space keys whose default changed
+# since: no group searched, torchvision's 14 ops fixed (and so N from 0, as it searched).
+FORMAT2_DEFAULTS = MappingProxyType({"space.groups": (), "space.ops": TORCHVISION_OPS})
+# Defaults of the version before the target budget (its settings carry no format), for the keys whose
+# default changed since: a study it made resumes with them unless the user sets the key.
 LEGACY_DEFAULTS = MappingProxyType({"epochs": 3, "rung_candidates": 0, "space.kinds": ("randaugment",),
                                     "space.approaches": APPROACHES, "space.head_lr": (1e-4, 3e-2),
-                                    "space.backbone_lr_ratio": (1e-3, 1.0)})
-SETTINGS_FORMAT = 2  # stored with new studies' settings; absent: made by the earlier version
+                                    "space.backbone_lr_ratio": (1e-3, 1.0), **FORMAT2_DEFAULTS})
+SETTINGS_FORMAT = 3  # stored with new studies' settings; 2: before op groups; absent: before the target budget
+NEW_SPACE_KEYS = ("groups", "op_bins")  # space keys format 3 added: earlier formats store neither
 TARGET_KEYS = ("train_size", "epochs", "model", "image_size")  # the [target] table
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats; 6 missed mark it failed
 
@@ -166,26 +171,51 @@ class RunConfig:
     def legacy_settings(self) -> dict[str, Any]:
         """:meth:`search_settings` as the earlier version stored them (no format, no kinds), to compare
         with its studies; only RandAugment-only spaces have such a form."""
-        settings = self.search_settings()
+        settings = self.settings_as(2)
         del settings["format"]
         settings["space"] = {k: v for k, v in settings["space"].items() if k != "kinds"}
         return settings
 
-    def with_legacy_defaults(self) -> RunConfig:
-        """This config as the earlier version would have run it: its defaults for every key not set.
+    def settings_as(self, settings_format: int | None) -> dict[str, Any]:
+        """:meth:`search_settings` as the release that stored ``settings_format`` wrote them (None: the
+        first, which wrote no format), to compare with its studies. Format 2 had no ``groups`` or
+        ``op_bins``: a space that leaves them empty is written without them.
+
+        Example:
+            >>> settings = RunConfig().with_legacy_defaults(2).settings_as(2)
+            >>> settings["format"], "groups" in settings["space"], len(settings["space"]["ops"])
+            (2, False, 14)
+        """
+        if settings_format is None:
+            return self.legacy_settings()
+        settings = self.search_settings()
+        if settings_format < SETTINGS_FORMAT:
+            settings["format"] = settings_format
+            settings["space"] = {k: v for k, v in settings["space"].items() if k not in NEW_SPACE_KEYS or v}
+        return settings
+
+    def with_legacy_defaults(self, settings_format: int | None = None) -> RunConfig:
+        """This config as the release that stored ``settings_format`` would have run it (None: the first
+        release, before the target budget): that release's defaults for every key not set.
 
         Example:
             >>> RunConfig().with_legacy_defaults().proxy_epochs, RunConfig(explicit=("epochs",)).proxy_epochs
             (3, 4)
+            >>> RunConfig().with_legacy_defaults(2).space.groups
+            ()
         """
+        defaults = LEGACY_DEFAULTS if settings_format is None else FORMAT2_DEFAULTS if settings_format < 3 else {}
         config = self
-        if "epochs" not in self.explicit and self.epochs is None:
-            config = replace(config, epochs=LEGACY_DEFAULTS["epochs"])
-        space = {key.removeprefix("space."): value for key, value in LEGACY_DEFAULTS.items()
+        if "epochs" in defaults and "epochs" not in self.explicit and self.epochs is None:
+            config = replace(config, epochs=defaults["epochs"])
+        space = {key.removeprefix("space."): value for key, value in defaults.items()
                  if key.startswith("space.") and key not in self.explicit}
+        if "ops" in space and "space.groups" in self.explicit:
+            del space["ops"]  # groups the user named: the groups' ops, not the old fixed set
         config = replace(config, space=replace(config.space, **space))
-        if "rung_candidates" not in self.explicit:  # its answer was the best proxy value: keep it so
-            config = replace(config, rung_candidates=LEGACY_DEFAULTS["rung_candidates"])
+        if "rung_candidates" in defaults and "rung_candidates" not in self.explicit:
+            # its answer was the best proxy value: keep it so
+            config = replace(config, rung_candidates=defaults["rung_candidates"])
         return config
 
     def search_settings(self) -> dict[str, Any]:

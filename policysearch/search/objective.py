@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,7 @@ from typing import Any, Callable, Mapping
 
 import optuna
 
+from policysearch.augment.groups import is_grey
 from policysearch.search.orphans import record_owner
 from policysearch.search.space import SearchSpace
 from policysearch.training import TrainConfig, proxy_finetune
@@ -45,9 +47,15 @@ class Objective:
     teaching: Any = None  # a policysearch.distill.Teaching: trials then train students of it
     where: Mapping[str, Any] = field(default_factory=dict)  # worker index, GPU: stored on every trial
 
+    @functools.cached_property
+    def grey(self) -> bool:
+        """Whether the training images are grey (one channel, or three equal ones): checked once, so the
+        space leaves out the ops that do nothing on them (Color)."""
+        return is_grey(self.splits.train.images)
+
     def __call__(self, trial: optuna.Trial) -> float:
         record_owner(trial)  # first: a kill from here on is recognised at the next resume
-        policy = self.space.suggest(trial, distill=self.teaching is not None)
+        policy = self.space.suggest(trial, distill=self.teaching is not None, grey=self.grey)
         trial.set_user_attr("policy", policy.to_json())
         for key, value in self.where.items():
             trial.set_user_attr(key, value)

@@ -7,36 +7,56 @@ both kinds), ``num_ops`` and ``magnitude`` (RandAugment only), ``approach``,
 ratio), when enabled ``cutmix_prob``, and in a distillation study (a search
 with a teacher) ``temperature`` and ``alpha``.
 
+Op groups (:mod:`policysearch.augment.groups`) are searched under their own
+names, ``group_flips``, ``group_crop`` (the pre-stage: a flip, a padded crop),
+``group_geometric``, ``group_colour``, ``group_histogram`` and
+``group_cutout`` (the ops RandAugment and TrivialAugmentWide draw from), each
+``False`` or ``True``. ``augmentation``, ``num_ops`` (from at least 1) and
+``magnitude`` are asked only when an op group is chosen; no group chosen is no
+augmentation. A space with ``ops`` fixed (``[space] ops = [...]``, and every
+study stored before groups existed) searches no op group: every trial uses
+those ops, with ``num_ops`` from its low end, as before.
+
 Example:
     >>> import optuna
     >>> from policysearch.search.space import SearchSpace
-    >>> trial = optuna.trial.FixedTrial({"augmentation": "randaugment", "num_ops": 2, "magnitude": 9,
-    ...                                  "approach": "linear_probe", "head_lr": 0.01})
-    >>> SearchSpace(approaches=("linear_probe", "finetune")).suggest(trial).transfer.approach
-    'linear_probe'
+    >>> trial = optuna.trial.FixedTrial({"group_flips": True, "group_crop": False, "group_geometric": True,
+    ...     "group_colour": False, "group_histogram": False, "group_cutout": False, "augmentation": "randaugment",
+    ...     "num_ops": 1, "magnitude": 5, "approach": "finetune", "head_lr": 0.01, "backbone_lr_ratio": 0.1})
+    >>> policy = SearchSpace().suggest(trial)
+    >>> policy.flip, policy.ops
+    (True, ('Identity', 'ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate'))
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-from policysearch._checks import check_choice, check_int, check_number
-from policysearch.augment.ops import TORCHVISION_OPS
+from policysearch._checks import check_choice, check_int, check_number, show
+from policysearch.augment.groups import GREY_NO_OPS, GROUPS, OP_GROUPS, ops_for_groups
+from policysearch.augment.ops import TORCHVISION_OPS, check_op_bins
 from policysearch.errors import ConfigError
-from policysearch.policy import APPROACHES, AUGMENTATION_KINDS, Distillation, Mixing, Policy, Transfer
+from policysearch.policy import (APPROACHES, AUGMENTATION_KINDS, STANDARD_CROP_BIN, Distillation, Mixing, Policy,
+                                 Transfer)
 
-__all__ = ["SearchSpace", "DEFAULT_HEAD_LR", "DEFAULT_BACKBONE_LR_RATIO", "baseline_params", "BASELINES"]
+__all__ = ["SearchSpace", "DEFAULT_HEAD_LR", "DEFAULT_BACKBONE_LR_RATIO", "baseline_params", "BASELINES",
+           "GROUP_PARAM", "TORCHVISION_GROUPS"]
 
 DEFAULT_HEAD_LR = 1e-3
 DEFAULT_BACKBONE_LR_RATIO = 0.1
-# Measured under the same proxy in every study: no augmentation, torchvision's
-# default RandAugment and TrivialAugmentWide (where the space has it), all with
-# the default learning rates. Name -> (kind, N, M).
-BASELINES: Mapping[str, tuple[str, int, int]] = {
-    "no_augmentation": ("randaugment", 0, 0),
-    "randaugment_n2_m9": ("randaugment", 2, 9),
-    "trivialaugment_wide": ("trivialaugment", 0, 0),
+GROUP_PARAM = "group_{}"  # the Optuna parameter of each op group: group_flips, group_crop, group_geometric...
+TORCHVISION_GROUPS = ("geometric", "colour", "histogram")  # exactly torchvision's 14 ops
+NUMBERS = 31  # magnitude bins, torchvision's
+# Measured under the same proxy in every study: no augmentation, the standard
+# flip + crop (spaces that search those groups), torchvision's default
+# RandAugment and TrivialAugmentWide (where the space has it), all with the
+# default learning rates. Name -> (groups, kind, N, M).
+BASELINES: Mapping[str, tuple[tuple[str, ...], str, int, int]] = {
+    "no_augmentation": ((), "randaugment", 0, 0),
+    "standard": (("flips", "crop"), "randaugment", 0, 0),
+    "randaugment_n2_m9": (TORCHVISION_GROUPS, "randaugment", 2, 9),
+    "trivialaugment_wide": (TORCHVISION_GROUPS, "trivialaugment", 0, 0),
 }
 
 
@@ -55,15 +75,21 @@ class SearchSpace:
     head_lr: tuple[float, float] = (3e-4, 2e-2)
     backbone_lr_ratio: tuple[float, float] = (1e-2, 1.0)
     cutmix: bool = False  # also search CutMix's probability (alpha fixed at 1)
-    ops: tuple[str, ...] = field(default=TORCHVISION_OPS)
+    # A fixed op set (every trial draws from it; no op group is searched), or None: the groups' ops.
+    ops: tuple[str, ...] | None = None
     # Searched only when a teacher takes part (``run --teacher``).
     temperature: tuple[float, float] = (1.0, 10.0)
     alpha: tuple[float, float] = (0.0, 1.0)
+    # The op groups searched (augment/groups.py); None: all six, or none when ``ops`` is fixed.
+    groups: tuple[str, ...] | None = None
+    # Per-op [lo, hi] magnitude bins, applied to every sampled policy (Policy.op_bins).
+    op_bins: Mapping[str, tuple[int, int]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        for name in ("kinds", "num_ops", "magnitude", "head_lr", "backbone_lr_ratio", "approaches", "ops", "temperature",
+        for name in ("kinds", "num_ops", "magnitude", "head_lr", "backbone_lr_ratio", "approaches", "temperature",
                      "alpha"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        self._settle_ops()
         _check_range("space.num_ops", self.num_ops, low=0, integer=True)
         _check_range("space.magnitude", self.magnitude, low=0, high=30, integer=True)
         _check_range("space.head_lr", self.head_lr, low=0.0)
@@ -78,19 +104,57 @@ class SearchSpace:
             raise ConfigError("space.approaches should name at least one approach, but got []")
         for approach in self.approaches:
             check_choice("space.approaches", approach, APPROACHES, error=ConfigError)
-        try:
-            Policy(ops=self.ops)
-        except ValueError as exc:
-            raise ConfigError(f"space.ops: {exc}") from None
 
-    def suggest(self, trial: Any, *, distill: bool = False) -> Policy:
-        """Sample a :class:`Policy` from an Optuna trial (or ``FixedTrial``);
-        with ``distill`` also the distillation temperature and alpha."""
-        kind = trial.suggest_categorical("augmentation", list(self.kinds)) if len(self.kinds) > 1 else self.kinds[0]
-        num_ops = magnitude = 0
-        if kind == "randaugment":
-            num_ops = trial.suggest_int("num_ops", *self.num_ops)
-            magnitude = trial.suggest_int("magnitude", *self.magnitude)
+    def _settle_ops(self) -> None:
+        """Check ``groups``, ``ops`` and ``op_bins`` together; None groups become the default for the op set."""
+        groups = self.groups
+        if groups is None:
+            groups = () if self.ops is not None else GROUPS
+        if isinstance(groups, str) or not isinstance(groups, (list, tuple)):
+            raise ConfigError(f"space.groups should be a list of op groups, but got {show(groups)}")
+        for name in groups:
+            if name not in GROUPS:
+                raise ConfigError(f"space.groups has an unknown group {show(name)}; known: {list(GROUPS)}")
+        if len(set(groups)) != len(groups):
+            raise ConfigError(f"space.groups should not repeat a group, but got {list(groups)}")
+        object.__setattr__(self, "groups", tuple(g for g in GROUPS if g in groups))
+        if self.ops is not None:
+            try:
+                object.__setattr__(self, "ops", Policy(ops=tuple(self.ops) if isinstance(self.ops, list)
+                                                       else self.ops).ops)
+            except ValueError as exc:
+                raise ConfigError(f"space.ops: {exc}") from None
+            searched = [g for g in self.groups if g in OP_GROUPS]
+            if searched:
+                raise ConfigError(f"space.ops fixes the op set, so space.groups should name no op group, but it "
+                                  f"names {searched}; drop space.ops to search them")
+        universe = self.ops if self.ops is not None else ops_for_groups(self.groups)
+        object.__setattr__(self, "op_bins", check_op_bins("space.op_bins", self.op_bins, universe, NUMBERS,
+                                                          error=ConfigError))
+
+    @property
+    def searches_groups(self) -> bool:
+        """Whether the op set comes from searched op groups (not fixed by ``ops``)."""
+        return self.ops is None
+
+    def suggest(self, trial: Any, *, distill: bool = False, grey: bool = False) -> Policy:
+        """Sample a :class:`Policy` from an Optuna trial (or ``FixedTrial``); with ``distill`` also the
+        distillation temperature and alpha. ``grey`` (the training images are grey) leaves out the ops that do
+        nothing on them (Color)."""
+        chosen = [g for g in self.groups if trial.suggest_categorical(GROUP_PARAM.format(g), [False, True])]
+        ops = self._ops(chosen, grey)
+        kind, num_ops, magnitude = "randaugment", 0, 0
+        if ops:
+            kind = trial.suggest_categorical("augmentation", list(self.kinds)) if len(self.kinds) > 1 \
+                else self.kinds[0]
+            if kind == "randaugment":
+                # With groups, "no group" is no augmentation: N = 0 (where M means nothing) is not asked again.
+                low = max(1, self.num_ops[0]) if self.searches_groups else self.num_ops[0]
+                num_ops = trial.suggest_int("num_ops", min(low, self.num_ops[1]), self.num_ops[1])
+                magnitude = trial.suggest_int("magnitude", *self.magnitude)
+        augment = dict(kind=kind, num_ops=num_ops, magnitude=magnitude, ops=ops or TORCHVISION_OPS,
+                       flip="flips" in chosen, crop=STANDARD_CROP_BIN if "crop" in chosen else 0,
+                       op_bins={op: b for op, b in self.op_bins.items() if op in ops})
         approach = trial.suggest_categorical("approach", list(self.approaches))
         head_lr = trial.suggest_float("head_lr", *self.head_lr, log=True)
         if approach == "finetune":
@@ -106,8 +170,30 @@ class SearchSpace:
         if distill:
             temperature = trial.suggest_float("temperature", *self.temperature, log=True)
             distillation = Distillation(temperature, trial.suggest_float("alpha", *self.alpha))
-        return Policy(kind=kind, num_ops=num_ops, magnitude=magnitude, ops=self.ops, mixing=mixing, transfer=transfer,
-                      distillation=distillation)
+        return Policy(**augment, mixing=mixing, transfer=transfer, distillation=distillation)
+
+    def _ops(self, chosen: list[str], grey: bool) -> tuple[str, ...]:
+        """The ops RandAugment/TrivialAugment draw from: the fixed set, or the chosen groups' (empty: none)."""
+        if self.ops is None:
+            return ops_for_groups(chosen, grey=grey)
+        kept = tuple(op for op in self.ops if not (grey and op in GREY_NO_OPS))
+        return kept or self.ops
+
+    def ablation_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A trial's parameters with its augmentation switched off (its learning rates kept): every group
+        off, or (ops fixed) RandAugment at N = 0.
+
+        Example:
+            >>> SearchSpace(groups=("flips",)).ablation_params({"group_flips": True, "head_lr": 0.01})
+            {'head_lr': 0.01, 'group_flips': False}
+        """
+        kept = {k: v for k, v in params.items() if k not in ("augmentation", "num_ops", "magnitude")
+                and not k.startswith(GROUP_PARAM.format(""))}
+        off: dict[str, Any] = {GROUP_PARAM.format(g): False for g in self.groups}
+        if not self.searches_groups and "randaugment" in self.kinds:
+            off.update({"augmentation": "randaugment"} if len(self.kinds) > 1 else {})
+            off.update(num_ops=self.num_ops[0], magnitude=self.magnitude[0])
+        return {**kept, **off}
 
     def default_transfer_params(self, *, distill: bool = False) -> dict[str, Any]:
         """The default learning rates (and distillation settings), as trial parameters (for baselines)."""
@@ -130,14 +216,19 @@ class SearchSpace:
         magnitudes = list(range(low, high + 1, magnitude_step))
         if magnitudes[-1] != high:
             magnitudes.append(high)
-        grid: dict[str, list[Any]] = {"augmentation": ["randaugment"]} if len(self.kinds) > 1 else {}
-        grid.update({"num_ops": list(range(self.num_ops[0], self.num_ops[1] + 1)), "magnitude": magnitudes})
+        # With groups: torchvision's 14 ops (its three groups) and N from 1; with ops fixed: those ops.
+        grid: dict[str, list[Any]] = {GROUP_PARAM.format(g): [g in TORCHVISION_GROUPS] for g in self.groups}
+        grid.update({"augmentation": ["randaugment"]} if len(self.kinds) > 1 else {})
+        first = max(1, self.num_ops[0]) if self.searches_groups else self.num_ops[0]
+        grid.update({"num_ops": list(range(first, self.num_ops[1] + 1)), "magnitude": magnitudes})
         grid.update({key: [value] for key, value in self.default_transfer_params(distill=distill).items()})
         return grid
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, for the study's stored configuration."""
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["op_bins"] = {name: list(bounds) for name, bounds in self.op_bins.items()}
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in data.items()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
@@ -149,17 +240,39 @@ class SearchSpace:
 
 
 def baseline_params(space: SearchSpace, *, distill: bool = False) -> dict[str, dict[str, Any]]:
-    """Trial parameters of each baseline, keyed by the baseline's name."""
+    """Trial parameters of each baseline the space can express, keyed by the baseline's name.
+
+    Example:
+        >>> list(baseline_params(SearchSpace()))
+        ['no_augmentation', 'standard', 'randaugment_n2_m9', 'trivialaugment_wide']
+        >>> list(baseline_params(SearchSpace(ops=("Identity", "Rotate"))))
+        ['no_augmentation', 'randaugment_n2_m9', 'trivialaugment_wide']
+    """
     out = {}
-    for name, (kind, num_ops, magnitude) in BASELINES.items():
-        if kind not in space.kinds:
-            continue  # a space without TrivialAugment (older studies) has no TrivialAugment baseline
-        params: dict[str, Any] = {"augmentation": kind} if len(space.kinds) > 1 else {}
-        if kind == "randaugment":
-            params["num_ops"] = min(max(num_ops, space.num_ops[0]), space.num_ops[1])
-            params["magnitude"] = min(max(magnitude, space.magnitude[0]), space.magnitude[1])
-        out[name] = {**params, **space.default_transfer_params(distill=distill)}
+    for name, (groups, kind, num_ops, magnitude) in BASELINES.items():
+        params = _baseline(space, groups, kind, num_ops, magnitude)
+        if params is not None:
+            out[name] = {**params, **space.default_transfer_params(distill=distill)}
     return out
+
+
+def _baseline(space: SearchSpace, groups: tuple[str, ...], kind: str, num_ops: int,
+              magnitude: int) -> dict[str, Any] | None:
+    """One baseline's augmentation parameters, or None where the space cannot express it."""
+    op_groups = [g for g in groups if g in OP_GROUPS]
+    needed = [g for g in groups if g not in OP_GROUPS or space.searches_groups]
+    if not set(needed) <= set(space.groups):
+        return None  # e.g. flip + crop in a space that does not search them
+    params: dict[str, Any] = {GROUP_PARAM.format(g): g in groups for g in space.groups}
+    if space.searches_groups and not op_groups:
+        return params  # no op group: no augmentation kind, N or M to ask
+    if kind not in space.kinds:
+        return None  # a space without TrivialAugment (older studies) has no TrivialAugment baseline
+    params.update({"augmentation": kind} if len(space.kinds) > 1 else {})
+    if kind == "randaugment":
+        params["num_ops"] = min(max(num_ops, space.num_ops[0]), space.num_ops[1])
+        params["magnitude"] = min(max(magnitude, space.magnitude[0]), space.magnitude[1])
+    return params
 
 
 def _clip(value: float, bounds: tuple[float, float]) -> float:

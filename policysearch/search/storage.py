@@ -205,8 +205,7 @@ def open_study(config: RunConfig) -> Any:
         _initialise(study, config, settings)
         return study
     settled = settled_config(config, study)
-    settings = settled.search_settings() if "format" in stored else settled.legacy_settings()
-    settings = json.loads(json.dumps(settings))
+    settings = json.loads(json.dumps(settled.settings_as(stored.get("format"))))
     if stored != settings:
         key = next(k for k in sorted(set(settings) | set(stored)) if stored.get(k) != settings.get(k))
         raise StorageError(
@@ -217,10 +216,10 @@ def open_study(config: RunConfig) -> Any:
 
 
 def settled_config(config: RunConfig, study: Any) -> RunConfig:
-    """``config`` as the study runs it: a study made by the version before the target budget
-    (its settings carry no format) keeps that version's defaults for the keys the user did not set."""
+    """``config`` as the study runs it: a study made by an earlier release (its settings carry no
+    format, or format 2: before op groups) keeps that release's defaults for the keys the user did not set."""
     stored = study.user_attrs.get("settings") or {}
-    return config if "format" in stored else config.with_legacy_defaults()
+    return config.with_legacy_defaults(stored.get("format"))  # the current format: config as it is
 
 
 def _create_or_load(storage: Any, name: str, config: RunConfig) -> tuple[Any, bool]:
