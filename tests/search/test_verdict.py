@@ -21,7 +21,8 @@ from policysearch.search.report import describe_study
 from policysearch.search.run import run_search
 from policysearch.search.space import SearchSpace, baseline_params
 from policysearch.search.storage import load_existing_study, open_study
-from policysearch.search.verdict import STANDARD_BASELINES, TargetSpec, measure, verdict_line
+from policysearch.search.target_results import TargetResults
+from policysearch.search.verdict import STANDARD_BASELINES, TargetSpec, measure, seed_draw, verdict_line
 
 TINY = dict(dataset="digits", model="tiny-cnn", weights=None, image_size=8, device="cpu")
 
@@ -32,47 +33,97 @@ def tiny_config(tmp_path, **overrides) -> RunConfig:
     return RunConfig(**{**values, **overrides})
 
 
-def test_the_verdict_needs_the_difference_to_exceed_its_spread():
-    table = {"best": {"values": [0.90, 0.80]}, "no_augmentation": {"values": [0.84, 0.84]},
-             "randaugment_n2_m9": {"values": [0.5, 0.5]}, "trivialaugment_wide": {"values": [0.5, 0.5]}}
+def test_the_verdict_says_beats_only_when_the_lower_bound_is_above_zero():
+    table = {"best": {"values": [0.90, 0.80, 0.85]}, "no_augmentation": {"values": [0.84, 0.84, 0.84]},
+             "standard": {"values": [0.5, 0.5, 0.5]}, "randaugment_n2_m9": {"values": [0.5, 0.5, 0.5]}}
     verdict = verdict_line(table, "best")
-    assert verdict["best_baseline"] == "no_augmentation" and not verdict["beats"]
-    assert verdict["difference"] == pytest.approx(1.0) and verdict["spread"] == pytest.approx(7.0711, abs=1e-3)
-    assert verdict["line"] == "does not beat no_augmentation (+1.00 ± 7.07 points)"
+    assert verdict["best_baseline"] == "no_augmentation" and verdict["outcome"] == "no clear difference"
+    assert not verdict["beats"] and verdict["lower"] < 0 < verdict["upper"]
+    assert verdict["line"].startswith("no clear difference from the best standard baseline, no_augmentation: +1.00")
+    table["best"] = {"values": [0.86, 0.855, 0.865]}
+    assert verdict_line(table, "best")["outcome"] == "beats" and verdict_line(table, "best")["beats"]
+    table["best"] = {"values": [0.80, 0.81, 0.805]}
+    assert verdict_line(table, "best")["line"].startswith("loses to the best standard baseline, no_augmentation")
+    one_seed = {"best": {"values": [0.99]}, "no_augmentation": {"values": [0.5]}}
+    assert verdict_line(one_seed, "best")["outcome"] == "no claim" and not verdict_line(one_seed, "best")["beats"]
 
 
-def test_measure_trains_each_recipe_once_per_seed_and_is_seeded():
+def test_the_augmentations_own_gain_is_against_the_ablation():
+    table = {"best": {"values": [0.86, 0.87, 0.88]}, "ablation": {"values": [0.85, 0.85, 0.86]},
+             "no_augmentation": {"values": [0.84, 0.84, 0.84]}}
+    gain = verdict_line(table, "best")["augmentation"]
+    assert gain["difference"] == pytest.approx(5 / 3) and gain["outcome"] == "beats"
+    assert gain["line"].startswith("augmentation's own gain at the same learning rates: +1.67 points")
+    assert gain["line"].endswith("beats its ablation")
+    table["ablation"] = table["best"]  # a policy without augmentation is its own ablation
+    assert verdict_line(table, "best")["augmentation"]["line"].endswith("none: the policy has no augmentation")
+
+
+def test_each_seed_draws_its_own_training_images_from_the_seed():
+    spec = TargetSpec(**TINY, train_size=150, epochs=1, seeds=3)
+    draws = [seed_draw(spec, k) for k in range(3)]
+    assert len(set(draws)) == 3 and draws == [seed_draw(spec, k) for k in range(3)]
+    assert seed_draw(replace(spec, seed=1), 0) != draws[0]  # --seed changes the draws
+
+
+def test_measure_trains_each_recipe_once_per_seed_reuses_stored_results_and_is_seeded():
     spec = TargetSpec(**TINY, train_size=150, epochs=1, seeds=2)
-    first = measure({"mine": Policy(num_ops=0, magnitude=0)}, spec)
-    assert set(first["table"]) == {"mine", *STANDARD_BASELINES}
-    # "mine" is no augmentation at the default rates: the same recipe, measured once.
-    assert first["table"]["mine"] is first["table"]["no_augmentation"]
-    assert first["difference"] == 0.0 or first["best_baseline"] != "no_augmentation"
-    again = measure({"mine": Policy(num_ops=0, magnitude=0)}, spec)
-    assert again["table"]["randaugment_n2_m9"]["values"] == first["table"]["randaugment_n2_m9"]["values"]
-    assert first["budget"]["train_size"] == 150 and first["budget"]["epochs"] == 1
+    results = TargetResults(None)
+    first = measure({"mine": Policy(num_ops=0, magnitude=0)}, spec, results=results)
+    assert list(first["table"]) == ["mine", *STANDARD_BASELINES]
+    # "mine" is no augmentation at the default rates: the same recipe, measured once per seed.
+    assert first["table"]["mine"]["values"] == first["table"]["no_augmentation"]["values"]
+    assert len(results) == 2 * len(STANDARD_BASELINES)
+    assert all(row["cached"] == 0 for row in first["table"].values())
+    again = measure({"mine": Policy(num_ops=0, magnitude=0)}, spec, results=results)
+    assert all(row["cached"] == 2 for row in again["table"].values())
+    assert again["table"] == {k: {**v, "cached": 2} for k, v in first["table"].items()}
+    fresh = measure({"mine": Policy(num_ops=0, magnitude=0)}, spec)  # nothing stored: trained again, same values
+    assert fresh["table"]["randaugment_n2_m9"]["values"] == first["table"]["randaugment_n2_m9"]["values"]
+    assert first["budget"]["train_size"] == 150 and first["budget"]["epochs"] == 1 and first["seeds"] == 2
 
 
 def test_a_run_ends_with_the_verdict_stored_in_the_study_and_the_json(tmp_path):
     outcome = run_search(tiny_config(tmp_path), stream=open(tmp_path / "log.txt", "w"))
     assert outcome.verdict["budget"]["train_size"] == 300 and outcome.verdict["budget"]["epochs"] == 2
-    assert set(outcome.verdict["table"]) == {"best", *STANDARD_BASELINES}
-    assert all(len(row["values"]) == 2 for row in outcome.verdict["table"].values())
+    assert set(outcome.verdict["table"]) == {"best", "ablation", *STANDARD_BASELINES}
+    assert all(len(row["values"]) == 3 for row in outcome.verdict["table"].values())  # 3 paired seeds by default
+    assert outcome.verdict["seeds"] == 3 and "augmentation" in outcome.verdict
     policy = load_policy(outcome.policy_path)
     assert policy.score.verdict["line"] == outcome.verdict["line"]
     study = load_existing_study("verdict", f"sqlite:///{tmp_path / 'v.db'}")
     assert study.user_attrs["verdict"]["line"] == outcome.verdict["line"]
-    # New studies measure three baselines, TrivialAugmentWide among them, under the proxy.
-    assert [t.user_attrs.get("baseline") for t in study.trials[:3]] == list(STANDARD_BASELINES)
-    assert study.trials[2].params["augmentation"] == "trivialaugment"
-    assert load_policy(study.trials[2].user_attrs["policy"]).kind == "trivialaugment"
+    # New studies measure the four standard baselines under the proxy, flip + crop and TrivialAugmentWide among them.
+    assert [t.user_attrs.get("baseline") for t in study.trials[:4]] == list(STANDARD_BASELINES)
+    assert load_policy(study.trials[3].user_attrs["policy"]).kind == "trivialaugment"
+    standard = load_policy(study.trials[1].user_attrs["policy"])
+    assert standard.flip and standard.crop > 0 and not standard.num_ops
     # The proxy trains for the target's epochs unless told otherwise, and the cost is counted.
     assert study.user_attrs["settings"]["epochs"] == 2
     rung = study.user_attrs["rung"]  # the rung's trainings are part of the search's cost
-    rung_cost = len(rung["scores"]) * rung["budget"]["train_size"] * rung["budget"]["epochs"]
+    rung_cost = len(rung["scores"]) * rung["budget"]["seeds"] * rung["budget"]["train_size"] * rung["budget"]["epochs"]
     assert outcome.image_epochs == sum(t.user_attrs["epochs_run"] for t in study.trials) * 200 + rung_cost
     text = describe_study(study)
     assert "verdict at the target (300 images x 2 epochs)" in text and outcome.verdict["line"] in text
+
+
+def test_target_results_are_reused_across_studies_and_retrained_when_budget_or_seed_change(tmp_path):
+    def verdict_log(name, **overrides):
+        config = tiny_config(tmp_path, study=name, trials=2, rung_candidates=0, final_seeds=2, **overrides)
+        run_search(config, stream=open(tmp_path / f"{name}.txt", "w"))
+        return (tmp_path / f"{name}.txt").read_text()
+
+    first = verdict_log("first")
+    assert "(cached)" not in first
+    second = verdict_log("second")  # another study on the same data and target: the baselines are known
+    for baseline in STANDARD_BASELINES:
+        assert f"seed 1/2, {baseline} (300 images x 2 epochs) (cached)" in second
+        assert f"seed 2/2, {baseline} (300 images x 2 epochs) (cached)" in second
+    assert "  (cached)" in second.split("policy ")[-1]  # the table marks them too
+    longer = verdict_log("longer", target_epochs=3)
+    assert "(cached)" not in longer
+    reseeded = verdict_log("reseeded", seed=1)
+    assert "(cached)" not in reseeded
 
 
 def test_a_study_made_before_the_target_budget_resumes_with_its_defaults(tmp_path):
@@ -128,14 +179,20 @@ def test_the_target_table_and_flags(tmp_path):
 def test_verify_checks_a_policy_file_and_writes_the_verdict(tmp_path, capsys):
     source = Policy(kind="trivialaugment").save(tmp_path / "p.json")
     flags = ["--dataset", "digits", "--model", "tiny-cnn", "--weights", "none", "--image-size", "8",
-             "--target-train-size", "150", "--target-epochs", "1", "--device", "cpu"]
+             "--target-train-size", "150", "--target-epochs", "1", "--device", "cpu",
+             "--storage", f"sqlite:///{tmp_path / 'results.db'}"]
     assert main(["verify", "--policy", str(source), *flags, "-o", str(tmp_path / "out.json")]) == 0
     out = capsys.readouterr().out
-    assert "verdict at 150 images x 1 epochs (2 seeds): " in out
+    assert "verdict at the target (150 images x 1 epochs, 3 seeds): " in out
     verdict = load_policy(tmp_path / "out.json").score.verdict
-    assert verdict["line"] in out and set(verdict["table"]) == {"policy", *STANDARD_BASELINES}
+    assert verdict["line"] in out and set(verdict["table"]) == {"policy", "ablation", *STANDARD_BASELINES}
+    assert verdict["augmentation"]["line"] in out
     # the policy is TrivialAugmentWide at the default rates: it is that baseline, measured once
     assert verdict["table"]["policy"] == verdict["table"]["trivialaugment_wide"]
+    assert verdict["table"]["ablation"] == verdict["table"]["no_augmentation"]
+    # A second verify on the same data reuses every training from the storage, and says so.
+    assert main(["verify", "--policy", str(source), *flags]) == 0
+    assert capsys.readouterr().out.count("(cached)") == len(STANDARD_BASELINES) + 2
 
 
 @pytest.mark.parametrize("flag, value, message", [
