@@ -211,10 +211,10 @@ def check_op_bins(label: str, op_bins: object, ops: Any, num_bins: int,
     Example:
         >>> check_op_bins("op_bins", {"Rotate": [0, 10]}, ("Identity", "Rotate"), 31)
         {'Rotate': (0, 10)}
-        >>> check_op_bins("op_bins", {"Rotate": [12, 10]}, ("Rotate",), 31)
+        >>> check_op_bins("b", {"Rotate": [12, 10]}, ("Rotate",), 31)
         Traceback (most recent call last):
         ...
-        policysearch.errors.PolicyError: op_bins.Rotate should be [low, high] with 0 <= low <= high <= 30, but got [12, 10]
+        policysearch.errors.PolicyError: b.Rotate should be [low, high] with 0 <= low <= high <= 30, but got [12, 10]
     """
     if not isinstance(op_bins, Mapping):
         raise error(f"{label} should be a table of operation -> [low, high] bins, but got {show(op_bins)}")

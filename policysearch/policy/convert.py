@@ -13,34 +13,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from policysearch.augment.ops import TORCHVISION_OPS
 from policysearch.errors import PolicyError
+from policysearch.policy import to_torchvision as to_torchvision_module
 
 __all__ = ["to_torchvision", "to_torchvision_mixing", "to_timm"]
 
 
-def to_torchvision(policy: Any) -> Any:
-    """``torchvision.transforms.v2.RandAugment`` (or ``TrivialAugmentWide``) with the same settings.
+def to_torchvision(policy: Any, image_size: int | None = None) -> Any:
+    """``torchvision.transforms.v2.RandAugment`` (or ``TrivialAugmentWide``) with the same settings; with a
+    pre-stage, an op subset or bounds, the exact ``v2.Compose`` of :mod:`.to_torchvision`.
 
-    Only a policy over exactly torchvision's 14 operations has an equivalent;
-    any other op set raises :class:`PolicyError`. Batch mixing is not part of it
-    (use ``torchvision.transforms.v2.CutMix``/``MixUp`` or ``Policy.batch_mixer``).
+    ``image_size`` (else the policy's ``provenance.image_size``) sets a crop's
+    padding. Ops torchvision has no counterpart for raise :class:`PolicyError`.
+    Batch mixing is not part of it (use ``torchvision.transforms.v2.CutMix``/``MixUp``
+    or ``Policy.batch_mixer``).
     """
-    if set(policy.ops) != set(TORCHVISION_OPS):
-        extra = sorted(set(policy.ops) - set(TORCHVISION_OPS))
-        missing = sorted(set(TORCHVISION_OPS) - set(policy.ops))
-        raise PolicyError(
-            "augmentation.ops has no torchvision equivalent: it should be exactly "
-            f"torchvision's 14 operations, but got extra {extra} and missing {missing}"
-        )
-    from torchvision.transforms import InterpolationMode, v2  # torchvision loads only when asked for
-
-    mode = {"nearest": InterpolationMode.NEAREST, "bilinear": InterpolationMode.BILINEAR}[policy.interpolation]
-    fill = policy.fill if isinstance(policy.fill, int) else list(policy.fill)
-    if policy.kind == "trivialaugment":
-        return v2.TrivialAugmentWide(num_magnitude_bins=policy.num_magnitude_bins, interpolation=mode, fill=fill)
-    return v2.RandAugment(num_ops=policy.num_ops, magnitude=policy.magnitude,
-                          num_magnitude_bins=policy.num_magnitude_bins, interpolation=mode, fill=fill)
+    return to_torchvision_module.to_torchvision(policy, image_size)
 
 
 def to_torchvision_mixing(policy: Any, num_classes: int | None = None) -> Any:
@@ -69,7 +57,7 @@ def to_timm(policy: Any) -> str:
     """An approximate timm ``rand-...`` config string, for RandAugment policies.
 
     This is an approximation, not an equivalent: timm's magnitude is on a
-    0-10 scale (M is rescaled), its op set differs (it has no Identity but
+    0-10 integer scale (M is rescaled and rounded), its op set differs (it has no Identity but
     has Invert, SolarizeAdd...), and timm's per-op probability is set to
     1.0 here (``p1.0``; timm's default skips each op with p=0.5). ``inc1``
     picks timm's ops whose strength increases with M, as torchvision's do.
@@ -82,6 +70,6 @@ def to_timm(policy: Any) -> str:
     if policy.kind != "randaugment":
         raise PolicyError(f"augmentation.kind {policy.kind!r} has no timm config string; timm's "
                           f"'rand-...' strings describe RandAugment only")
-    m = policy.magnitude * 10.0 / (policy.num_magnitude_bins - 1)
-    m_text = f"{m:.0f}" if abs(m - round(m)) < 1e-9 else f"{m:.2f}".rstrip("0")
-    return f"rand-m{m_text}-n{policy.num_ops}-mstd0-inc1-p1.0"
+    # timm parses the level as an integer (int("6.67") fails): the nearest of its 0-10 levels.
+    m = round(policy.magnitude * 10.0 / (policy.num_magnitude_bins - 1))
+    return f"rand-m{m}-n{policy.num_ops}-mstd0-inc1-p1.0"

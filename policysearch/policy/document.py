@@ -265,6 +265,25 @@ class Policy:
         """Whether images are flipped or cropped before the ops."""
         return self.flip or self.crop > 0
 
+    def bin_range(self, name: str) -> tuple[int, int]:
+        """The (lo, hi) bins op ``name`` is applied within: its bounds, or every bin.
+
+        Example:
+            >>> Policy(op_bins={"Rotate": (0, 10)}).bin_range("Rotate"), Policy().bin_range("Rotate")
+            ((0, 10), (0, 30))
+        """
+        return tuple(self.op_bins.get(name, (0, self.num_magnitude_bins - 1)))  # type: ignore[return-value]
+
+    def op_bin(self, name: str) -> int:
+        """The bin RandAugment applies op ``name`` at: M clamped to the op's bounds.
+
+        Example:
+            >>> Policy(num_ops=2, magnitude=20, op_bins={"Rotate": (0, 10)}).op_bin("Rotate")
+            10
+        """
+        low, high = self.bin_range(name)
+        return min(max(self.magnitude, low), high)
+
     # -- conversions -----------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
@@ -348,9 +367,11 @@ class Policy:
             rng=rng,
         )
 
-    def to_torchvision(self) -> Any:
-        """The torchvision.transforms.v2 equivalent (RandAugment or TrivialAugmentWide); see :mod:`.convert`."""
-        return convert.to_torchvision(self)
+    def to_torchvision(self, image_size: int | None = None) -> Any:
+        """The torchvision.transforms.v2 equivalent: RandAugment or TrivialAugmentWide, or with a pre-stage, an
+        op subset or bounds an exact ``v2.Compose`` (a crop's padding needs ``image_size`` or the policy's own);
+        see :mod:`.to_torchvision`."""
+        return convert.to_torchvision(self, image_size)
 
     def to_torchvision_mixing(self, num_classes: int | None = None) -> Any:
         """The batch mixing as torchvision v2 (approximate), or None; see :func:`.convert.to_torchvision_mixing`."""

@@ -41,8 +41,10 @@ from typing import Any, Callable
 import cv2
 
 from policysearch.augment.ops import get_op
+from policysearch.augment.prestage import crop_padding
 from policysearch.augment.trivialaugment import WIDE_MAGNITUDES
 from policysearch.errors import PolicyError
+from policysearch.policy.to_torchvision import image_size_of
 
 __all__ = ["to_albumentations", "ALBUMENTATIONS_OPS", "import_albumentations"]
 
@@ -149,7 +151,7 @@ def _builder(name: str) -> Callable[[_Context, float, float], Any]:
 def _randaugment_entry(ctx: _Context, name: str, policy: Any) -> Any:
     spec = get_op(name)
     side = _REFERENCE_SIDE
-    value = spec.value(policy.magnitude, policy.num_magnitude_bins, side, side)
+    value = spec.value(policy.op_bin(name), policy.num_magnitude_bins, side, side)  # M within the bounds
     value = None if value is None else round(value, 6)  # torchvision's float32 table, without its noise
     if value is not None and name.startswith("Translate"):
         value /= side
@@ -166,13 +168,32 @@ def _trivialaugment_entry(ctx: _Context, name: str, policy: Any) -> Any:
     build = _builder(name)
     if wide is None:
         return build(ctx, 0.0, 0.0)
-    table = wide(policy.num_magnitude_bins, _REFERENCE_SIDE, _REFERENCE_SIDE)
+    low_bin, high_bin = policy.bin_range(name)  # a uniform value within the bounds' values
+    table = wide(policy.num_magnitude_bins, _REFERENCE_SIDE, _REFERENCE_SIDE)[low_bin:high_bin + 1]
     low, high = round(min(table), 6), round(max(table), 6)
     return build(ctx, -high, high) if get_op(name).signed else build(ctx, low, high)
 
 
-def to_albumentations(policy: Any) -> Any:
-    """An ``A.Compose`` pipeline approximating the policy's per-image augmentation (no batch mixing).
+def _prestage(ctx: _Context, policy: Any, image_size: int | None) -> list[Any]:
+    """The flip (``A.HorizontalFlip``) and the padded crop (``A.PadIfNeeded`` then ``A.RandomCrop``: a
+    uniform offset, as torchvision's RandomCrop), which needs the image size."""
+    A, stages = ctx.A, ([ctx.A.HorizontalFlip(p=0.5)] if policy.flip else [])
+    if policy.crop:
+        size = image_size_of(policy, image_size)
+        if size is None:
+            raise PolicyError(f"augmentation.crop {policy.crop} pads by a share of the image size, which this "
+                              "policy does not record: pass image_size")
+        pad = crop_padding(policy.crop, policy.num_magnitude_bins, size, size)
+        stages += [A.PadIfNeeded(min_height=size + 2 * pad, min_width=size + 2 * pad, position="center",
+                                 border_mode=cv2.BORDER_CONSTANT, fill=ctx.fill, p=1.0),
+                   A.RandomCrop(size, size, p=1.0)]
+    return stages
+
+
+def to_albumentations(policy: Any, image_size: int | None = None) -> Any:
+    """An ``A.Compose`` pipeline approximating the policy's per-image augmentation (no batch mixing): the
+    pre-stage first (a crop's padding needs ``image_size``, else the policy's own), then the ops, each at its
+    bounded bin (TrivialAugment: a value drawn uniformly within the bounds).
 
     Raises :class:`PolicyError` for an op albumentations has no counterpart for
     (RandomCrop, Perspective) and when albumentations is not installed.
@@ -182,9 +203,10 @@ def to_albumentations(policy: Any) -> Any:
     fill = policy.fill if isinstance(policy.fill, int) else tuple(policy.fill)
     trivial = policy.kind == "trivialaugment"
     ctx = _Context(A, interpolation, fill, translate_in_pixels=trivial)
+    pre = _prestage(ctx, policy, image_size)
     if trivial:
-        return A.Compose([A.OneOf([_trivialaugment_entry(ctx, name, policy) for name in policy.ops], p=1.0)])
+        return A.Compose([*pre, A.OneOf([_trivialaugment_entry(ctx, name, policy) for name in policy.ops], p=1.0)])
     entries = [_randaugment_entry(ctx, name, policy) for name in policy.ops]
     if policy.num_ops == 0:
-        return A.Compose([A.NoOp(p=1.0)])
-    return A.Compose([A.SomeOf(entries, n=policy.num_ops, replace=True, p=1.0)])
+        return A.Compose(pre or [A.NoOp(p=1.0)])
+    return A.Compose([*pre, A.SomeOf(entries, n=policy.num_ops, replace=True, p=1.0)])

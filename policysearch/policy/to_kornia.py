@@ -37,8 +37,10 @@ from typing import Any, Optional
 
 from policysearch._checks import check_int
 from policysearch.augment.ops import get_op
+from policysearch.augment.prestage import crop_padding
 from policysearch.augment.trivialaugment import WIDE_MAGNITUDES
 from policysearch.errors import PolicyError
+from policysearch.policy.to_torchvision import image_size_of
 
 __all__ = ["to_kornia", "kornia_policy", "KORNIA_OPS", "KORNIA_M", "DEFAULT_IMAGE_SIZE"]
 
@@ -76,7 +78,7 @@ def _kornia_value(name: str, value: float, side: int) -> float:
 def _randaugment_entries(name: str, policy: Any) -> list[list[tuple[str, float, float]]]:
     kname, spec = _kornia_name(name), get_op(name)
     side = 331  # torchvision's translate is 150/331 of the side at the top bin: read it as a fraction
-    value = spec.value(policy.magnitude, policy.num_magnitude_bins, side, side)
+    value = spec.value(policy.op_bin(name), policy.num_magnitude_bins, side, side)  # M within the bounds
     value = None if value is None else round(value, 6)  # torchvision's float32 table, without its noise
     if name == "Identity":
         entry = (kname, 1.0, 1.0)
@@ -99,7 +101,8 @@ def _trivialaugment_entry(name: str, policy: Any, side: int) -> list[tuple[str, 
         return [(kname, 1.0, 1.0)]
     if wide is None:
         return [(kname, 0.0, 1.0)]
-    table = wide(policy.num_magnitude_bins, side, side)
+    low_bin, high_bin = policy.bin_range(name)  # a uniform value within the bounds' values
+    table = wide(policy.num_magnitude_bins, side, side)[low_bin:high_bin + 1]
     low, high = round(min(table), 6), round(max(table), 6)
     if name in _SYMMETRIC:
         # Kornia takes at most a whole side; 32 pixels on a smaller image moves it out of view either way.
@@ -128,19 +131,35 @@ def kornia_policy(policy: Any, image_size: Optional[int] = None) -> list[list[tu
 def to_kornia(policy: Any, image_size: Optional[int] = None) -> Any:
     """Kornia's ``RandAugment``/``TrivialAugment`` module for float images in [0, 1], shape (B, C, H, W).
 
-    A policy with N = 0 becomes ``torch.nn.Identity()`` (Kornia needs n >= 1).
+    A policy with N = 0 becomes ``torch.nn.Identity()`` (Kornia needs n >= 1). A pre-stage comes first,
+    ``RandomHorizontalFlip`` and ``RandomCrop`` (its padding needs ``image_size``, else the policy's own), in
+    a ``torch.nn.Sequential``; bounded ops take their value at the bounded bin (TrivialAugment: a uniform value
+    within the bounds).
     Raises :class:`PolicyError` for an op Kornia has no counterpart for, and
     when Kornia is not installed.
     """
     entries = kornia_policy(policy, image_size)
+    size = image_size_of(policy, image_size)
+    if policy.crop and size is None:
+        raise PolicyError(f"augmentation.crop {policy.crop} pads by a share of the image size, which this policy "
+                          "does not record: pass image_size")
     try:
+        import kornia.augmentation as K
+        import torch
         from kornia.augmentation.auto import RandAugment, TrivialAugment
     except ImportError:
         raise PolicyError("exporting to Kornia needs it: pip install 'policysearch[export]'") from None
     if policy.kind == "trivialaugment":
-        return TrivialAugment(policy=entries)
-    if policy.num_ops == 0:
-        import torch
-
-        return torch.nn.Identity()
-    return RandAugment(n=policy.num_ops, m=KORNIA_M, policy=entries)
+        ops = TrivialAugment(policy=entries)
+    elif policy.num_ops == 0:
+        ops = torch.nn.Identity()
+    else:
+        ops = RandAugment(n=policy.num_ops, m=KORNIA_M, policy=entries)
+    if not policy.has_prestage:
+        return ops
+    fill = float(policy.fill if isinstance(policy.fill, int) else policy.fill[0]) / 255.0  # images in [0, 1]
+    pre = [K.RandomHorizontalFlip(p=0.5)] if policy.flip else []
+    if policy.crop:
+        pad = crop_padding(policy.crop, policy.num_magnitude_bins, size, size)
+        pre.append(K.RandomCrop((size, size), padding=pad, fill=fill))
+    return torch.nn.Sequential(*pre, ops)

@@ -170,17 +170,18 @@ def test_to_torchvision_is_torchvisions_randaugment():
     assert out.shape == (3, 16, 16)
 
 
-def test_to_torchvision_refuses_other_op_sets():
+def test_to_torchvision_refuses_ops_torchvision_lacks_and_restricts_a_subset():
     with pytest.raises(PolicyError, match="HorizontalFlip"):
         Policy(ops=TORCHVISION_OPS + ("HorizontalFlip",)).to_torchvision()
-    with pytest.raises(PolicyError, match="missing.*Equalize"):
-        Policy(ops=TORCHVISION_OPS[:-1]).to_torchvision()
+    subset = Policy(ops=TORCHVISION_OPS[:-1]).to_torchvision()  # an op subset: exact, through a subclass
+    assert type(subset).__name__ == "RandAugmentSubset" and "Equalize" not in subset._AUGMENTATION_SPACE
 
 
 def test_to_timm_rescales_magnitude():
     assert Policy(num_ops=2, magnitude=9).to_timm() == "rand-m3-n2-mstd0-inc1-p1.0"
     assert Policy(num_ops=1, magnitude=30).to_timm() == "rand-m10-n1-mstd0-inc1-p1.0"
-    assert Policy(num_ops=3, magnitude=10).to_timm() == "rand-m3.33-n3-mstd0-inc1-p1.0"
+    # timm parses an integer level: the nearest one (its parser fails on "3.33")
+    assert Policy(num_ops=3, magnitude=10).to_timm() == "rand-m3-n3-mstd0-inc1-p1.0"
 
 
 def test_param_groups_split_the_learning_rates():
