@@ -64,18 +64,17 @@ def rung_candidates(study: Any, count: int) -> dict[int, Any]:
 
 
 def ablation_params(study: Any, space: SearchSpace) -> tuple[int, dict[str, Any]] | None:
-    """The proxy leader's number and its parameters without augmentation; None when it has none to remove
-    (or the space has no RandAugment to express "none")."""
+    """The proxy leader's number and its parameters without augmentation (every op group off, or with the op
+    set fixed RandAugment at N = 0); None when it has none to remove (or a fixed-op space cannot say "none")."""
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if not complete or "randaugment" not in space.kinds or space.num_ops[0] > 0:
+    if not complete:
         return None
     leader = best_proxy_trial(complete)
-    policy = trial_policy(leader)
-    if policy.kind == "randaugment" and policy.num_ops == 0:
+    if not trial_policy(leader).augments:
         return None
-    params = {k: v for k, v in leader.params.items() if k not in ("augmentation", "num_ops", "magnitude")}
-    kind = {"augmentation": "randaugment"} if len(space.kinds) > 1 else {}
-    return leader.number, {**kind, "num_ops": 0, "magnitude": max(space.magnitude[0], 0), **params}
+    if not space.searches_groups and ("randaugment" not in space.kinds or space.num_ops[0] > 0):
+        return None
+    return leader.number, space.ablation_params(leader.params)
 
 
 def run_ablation(study: Any, config: RunConfig, run_trials: Callable[[int], None]) -> int | None:

@@ -40,7 +40,7 @@ from policysearch._checks import COUNT, check_fields
 from policysearch.data import IMAGE_SIZE, Source, load_source, stratified_indices
 from policysearch.errors import ConfigError
 from policysearch.models import model_factory
-from policysearch.policy import Policy
+from policysearch.policy import STANDARD_CROP_BIN, Policy
 from policysearch.search.paired import OUTCOMES, Comparison, compare
 from policysearch.search.target_results import TargetResults, recipe, result_key
 from policysearch.training import TRAINING_FIELDS, TrainConfig, resolve_device, train_and_score
@@ -53,15 +53,13 @@ __all__ = ["TargetSpec", "STANDARD_BASELINES", "VERDICT_SEED_OFFSET", "ANSWER", 
 # "standard" is the classic fine-tuning augmentation: horizontal flip and a padded random crop.
 STANDARD_BASELINES: Mapping[str, Policy] = {
     "no_augmentation": Policy(num_ops=0, magnitude=0),
-    "standard": Policy(num_ops=1, magnitude=15, ops=("HorizontalFlip", "RandomCrop")),  # TEMP until flip/crop land
+    "standard": Policy(num_ops=0, magnitude=0, flip=True, crop=STANDARD_CROP_BIN),
     "randaugment_n2_m9": Policy(num_ops=2, magnitude=9),
     "trivialaugment_wide": Policy(kind="trivialaugment"),
 }
 # Verdict seeds differ from the search's, so the verdict is a fresh draw.
 VERDICT_SEED_OFFSET = 1000
 ANSWER, ABLATION = "best", "ablation"  # the labels ``run`` gives the search's answer and its ablation
-# What the ablation switches off besides RandAugment/TrivialAugment: the flip/crop stage and op bounds.
-_NO_PRESTAGE: Mapping[str, Any] = {"flip": False, "crop": 0, "op_bins": {}}
 
 
 @dataclass(frozen=True)
@@ -120,8 +118,8 @@ def without_augmentation(policy: Policy) -> Policy:
         >>> ablation.kind, ablation.num_ops, ablation.transfer == Policy().transfer
         ('randaugment', 0, True)
     """
-    return replace(policy, kind="randaugment", num_ops=0, magnitude=0, mixing=None, score=None, provenance=None,
-                   **{name: value for name, value in _NO_PRESTAGE.items() if hasattr(policy, name)})
+    return replace(policy, kind="randaugment", num_ops=0, magnitude=0, flip=False, crop=0, op_bins={}, mixing=None,
+                   score=None, provenance=None)
 
 
 def measure(policies: Mapping[str, Policy], spec: TargetSpec, *, source: Source | None = None,

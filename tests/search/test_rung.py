@@ -12,6 +12,8 @@ import io
 import json
 from dataclasses import replace
 
+import cv2
+import numpy as np
 import optuna
 import pytest
 
@@ -81,18 +83,21 @@ def test_the_rung_trains_the_leaders_and_its_pick_becomes_the_answer(study_with_
     config = replace(config, rung_candidates=2)
     promote(study, config, None, make_model_factory(config, 10), None, stream)
     rung = study.user_attrs["rung"]
-    assert rung["budget"] == {"train_size": 200, "val_size": 150, "epochs": 2}
-    assert rung["scores"][str(leader)] == 0.0  # diverged at the rung
+    assert rung["budget"] == {"train_size": 200, "val_size": 150, "epochs": 2, "seeds": 2}
+    assert rung["values"][str(leader)] == [0.0, 0.0]  # diverged at the rung, on both seeds
     assert rung["scores"][str(runner_up)] > 0.5  # digits at 200 images: far above chance
+    # Two paired seeds, each its own draw of images: two different accuracies, and the score is their mean.
+    first, second = rung["values"][str(runner_up)]
+    assert first != second and rung["scores"][str(runner_up)] == pytest.approx((first + second) / 2)
     assert rung["pick"] == runner_up and best_trial(study).number == runner_up
     assert f"the answer is trial #{runner_up}" in stream.getvalue()
-    # The cost counts each rung training: 4 trials x 200 images x 1 epoch, then 2 x 200 x 2.
-    assert search_image_epochs(study) == 4 * 200 * 1 + 2 * 200 * 2
+    # The cost counts each rung training: 4 trials x 200 images x 1 epoch, then 2 candidates x 2 seeds x 200 x 2.
+    assert search_image_epochs(study) == 4 * 200 * 1 + 2 * 2 * 200 * 2
     policy = load_policy(export_study(study, tmp_path / "best.json"))
     assert policy.transfer == SANE.transfer and policy.provenance.trial == runner_up
     assert policy.score.rung["value"] == rung["scores"][str(runner_up)]
     assert set(policy.score.rung["candidates"]) == {f"#{n}" for n in rung["scores"]}
-    assert f"rung (200 images x 2 epochs, 150 validation images) picked it" in describe_study(study)
+    assert f"rung (200 images x 2 epochs, 2 seeds, 150 validation images) picked it" in describe_study(study)
 
 
 def test_a_second_promotion_reuses_the_scores_it_has(study_with_a_misleading_leader):
@@ -105,21 +110,24 @@ def test_a_second_promotion_reuses_the_scores_it_has(study_with_a_misleading_lea
         return factory()
 
     promote(study, config, None, counting_factory, None, io.StringIO())
-    first = dict(study.user_attrs["rung"]["scores"])
-    assert len(built) == 3
+    first = dict(study.user_attrs["rung"]["values"])
+    assert len(built) == 3 * 2  # 3 candidates x 2 seeds
     promote(study, config, None, counting_factory, None, io.StringIO())
-    assert len(built) == 3 and study.user_attrs["rung"]["scores"] == first  # nothing retrained
+    assert len(built) == 6 and study.user_attrs["rung"]["values"] == first  # nothing retrained
+    # A third seed adds one training per candidate and keeps the two it has.
+    promote(study, replace(config, rung_seeds=3), None, counting_factory, None, io.StringIO())
+    assert len(built) == 9 and all(v[:2] == first[n] for n, v in study.user_attrs["rung"]["values"].items())
     # Another budget is another rung: everything is trained again.
     cost = search_image_epochs(study)
     promote(study, replace(config, rung_train_size=180), None, counting_factory, None, io.StringIO())
-    assert len(built) == 6 and study.user_attrs["rung"]["budget"]["train_size"] == 180
-    assert search_image_epochs(study) == cost + 3 * 180 * 2  # the earlier rung's trainings stay counted
+    assert len(built) == 15 and study.user_attrs["rung"]["budget"]["train_size"] == 180
+    assert search_image_epochs(study) == cost + 3 * 2 * 180 * 2  # the earlier rung's trainings stay counted
 
 
 def test_the_rung_validates_on_images_the_proxy_did_not_pick_its_candidates_with(digits_source):
     proxy = make_splits(digits_source, train_size=300, val_size=200, seed=0)
     data = rung_splits(digits_source, RungBudget(train_size=400, val_size=300, epochs=1), seed=0, avoid=proxy.val)
-    assert (len(data.train), len(data.val)) == (400, 300)
+    assert (len(data.train), len(data.val)) == (len(digits_source.train) - 300, 300)  # the pool it draws from
     assert not set(data.val.indices) & set(proxy.val.indices)
     assert not set(data.val.indices) & set(data.train.indices)
     # With most of the pool to avoid, validation still comes only from what is left.
@@ -141,7 +149,7 @@ def test_a_run_without_a_rung_forgets_an_earlier_pick_but_not_its_cost(study_wit
 
 def test_rung_data_comes_from_the_pool_never_the_test_split(digits_source):
     data = rung_splits(digits_source, RungBudget(train_size=300, val_size=200, epochs=1), seed=0)
-    assert (len(data.train), len(data.val)) == (300, 200)
+    assert len(data.val) == 200 and not set(data.val.indices) & set(data.train.indices)
     pool_rows = {image.tobytes() for image in digits_source.train.images}
     assert all(image.tobytes() in pool_rows for image in [*data.train.images, *data.val.images])
     assert data.test is digits_source.test  # carried along untouched; the rung never scores on it
@@ -149,6 +157,30 @@ def test_rung_data_comes_from_the_pool_never_the_test_split(digits_source):
     small = rung_splits(digits_source, RungBudget(train_size=10**6, val_size=10**6, epochs=1), seed=0)
     pool = len(digits_source.train)
     assert len(small.val) == pool // 3 and len(small.train) == pool - pool // 3
+
+
+def test_on_a_folder_with_val_the_rung_never_validates_on_the_proxys_images(tmp_path):
+    from policysearch.data import load_source
+
+    root = tmp_path / "folder"
+    digits = load_source("digits")
+    for part, split in (("train", digits.train.take(np.arange(900))), ("val", digits.train.take(np.arange(900, 1437))),
+                        ("test", digits.test)):
+        for row, (image, label) in enumerate(zip(split.images, split.labels)):
+            folder = root / part / f"class{label}"
+            folder.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(folder / f"{row}.png"), image)
+    source = load_source(f"imagefolder:{root}", image_size=8)
+    assert source.val is not None and len(source.val) == 537
+    proxy = make_splits(source, train_size=200, val_size=300, seed=0)  # the proxy's validation images: from val/
+    data = rung_splits(source, RungBudget(train_size=200, val_size=2000, epochs=1), seed=0, avoid=proxy.val)
+    assert len(data.val) == 537 - 300 and not set(data.val.indices) & set(proxy.val.indices)
+    # The proxy took nearly all of val/: the rung validates on images of the training pool instead.
+    greedy = make_splits(source, train_size=200, val_size=500, seed=0)
+    pooled = rung_splits(source, RungBudget(train_size=200, val_size=2000, epochs=1), seed=0, avoid=greedy.val)
+    train_pixels = {image.tobytes() for image in source.train.images}
+    assert len(pooled.val) == 900 // 3 and all(image.tobytes() in train_pixels for image in pooled.val.images)
+    assert not set(pooled.val.indices) & set(pooled.train.indices)
 
 
 def test_a_run_with_a_rung_exports_its_pick(tmp_path):
@@ -159,8 +191,8 @@ def test_a_run_with_a_rung_exports_its_pick(tmp_path):
     rung = study.user_attrs["rung"]
     assert len(rung["scores"]) == 2 and outcome.best_trial == rung["pick"]
     assert json.loads(outcome.policy_path.read_text())["provenance"]["trial"] == rung["pick"]
-    assert "rung (200 images x 2 epochs, 150 validation images)" in log.getvalue()
-    assert outcome.image_epochs == search_image_epochs(study) >= 2 * 200 * 2
+    assert "rung (200 images x 2 epochs, 2 seeds, 150 validation images)" in log.getvalue()
+    assert outcome.image_epochs == search_image_epochs(study) >= 2 * 2 * 200 * 2
 
 
 def test_no_rung_when_asked_or_for_a_study_of_the_earlier_version(tmp_path):
@@ -203,8 +235,12 @@ def test_the_leaders_ablation_runs_unpruned_and_joins_the_rung(tmp_path, digits_
             value=0.98, params={"head_lr": 1e-2}, distributions={"head_lr": distributions["head_lr"]},
             intermediate_values={1: 0.99, 2: 0.99}, user_attrs={"policy": SANE.to_json(), "epochs_run": 2}))
     number, ablated = ablation_params(study, config.space)
-    assert number == 0 and ablated == {"augmentation": "randaugment", "num_ops": 0, "magnitude": 0,
-                                       "approach": "finetune", "head_lr": 1e-2, "backbone_lr_ratio": 0.1}
+    groups_off = {f"group_{g}": False for g in ("flips", "crop", "geometric", "colour", "histogram", "cutout")}
+    assert number == 0 and ablated == {"approach": "finetune", "head_lr": 1e-2, "backbone_lr_ratio": 0.1, **groups_off}
+    # With the op set fixed (no groups searched), the ablation is RandAugment at N = 0.
+    fixed = SearchSpace(ops=("Rotate", "Identity"))
+    assert ablation_params(study, fixed)[1] == {"augmentation": "randaugment", "num_ops": 0, "magnitude": 0,
+                                                "approach": "finetune", "head_lr": 1e-2, "backbone_lr_ratio": 0.1}
     splits, factory = load_splits(config), make_model_factory(config, 10)
     ran = run_ablation(study, config, lambda n: optimize(study, config, splits, factory,
                                                          Progress(n, None, io.StringIO()), n))
@@ -226,10 +262,15 @@ def test_no_ablation_when_the_leader_does_not_augment(study_with_a_misleading_le
 
 
 def space_distributions(space):
-    """The distributions the space suggests from, read off a real sampled trial."""
-    trial = optuna.create_study().ask()
-    space.suggest(trial)
-    return trial.distributions
+    """The distributions the space suggests from, read off real sampled trials (some parameters are asked only
+    when others take certain values, so several trials)."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    found = {}
+    for _ in range(30):
+        trial = study.ask()
+        space.suggest(trial)
+        found.update(trial.distributions)
+    return found
 
 
 def trial_policy_of(trial):
