@@ -113,7 +113,8 @@ def write_report(study: Any, folder: str | Path) -> dict[str, Path | str]:
 
 
 def summary_markdown(study: Any, plots: Mapping[str, Path | str] | None = None) -> str:
-    """The best trial, its policy, the baselines, the verdict and the plots, as Markdown.
+    """The search's answer (the rung's pick, else the best proxy value), its policy, the baselines, the verdict
+    and the plots, as Markdown.
 
     Example:
         >>> print(summary_markdown(tiny_study()))  # doctest: +ELLIPSIS
@@ -125,10 +126,15 @@ def summary_markdown(study: Any, plots: Mapping[str, Path | str] | None = None) 
     lines = [f"# Study `{study.study_name}`", "", *(f"- {line}" for line in describe_study(study).splitlines()[1:3])]
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if complete:
-        best = max(complete, key=lambda t: (t.value, -t.number))  # as `show` picks it: ties go to the first
+        # The search's answer, as `show` and `export` name it: the rung's pick when the study ran a
+        # rung (the verdict below was measured for it), else the best proxy value.
+        best = best_trial(study)
         baseline = best.user_attrs.get("baseline")
+        rung = _rung_lines(study)
         lines += ["", f"## Best trial: #{best.number}", "",
-                  f"Validation accuracy {best.value:.4f}" + (f" (the `{baseline}` baseline)." if baseline else "."),
+                  f"Validation accuracy {best.value:.4f} at the proxy"
+                  + (f" (the `{baseline}` baseline)." if baseline else "."),
+                  *(["", f"The promotion {rung[0]}."] if rung else []),
                   "", "| parameter | value |", "| --- | --- |",
                   *(f"| `{k}` | {_fmt(v)} |" for k, v in best.params.items()), ""]
         if best.user_attrs.get("policy") is not None:
