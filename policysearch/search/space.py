@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 from policysearch._checks import check_choice, check_int, check_number, show
-from policysearch.augment.groups import GREY_NO_OPS, GROUPS, OP_GROUPS, ops_for_groups
+from policysearch.augment.groups import GROUPS, OP_GROUPS, ops_for_groups
 from policysearch.augment.ops import TORCHVISION_OPS, check_op_bins
 from policysearch.errors import ConfigError
 from policysearch.policy import (APPROACHES, AUGMENTATION_KINDS, STANDARD_CROP_BIN, Distillation, Mixing, Policy,
@@ -139,8 +139,8 @@ class SearchSpace:
 
     def suggest(self, trial: Any, *, distill: bool = False, grey: bool = False) -> Policy:
         """Sample a :class:`Policy` from an Optuna trial (or ``FixedTrial``); with ``distill`` also the
-        distillation temperature and alpha. ``grey`` (the training images are grey) leaves out the ops that do
-        nothing on them (Color)."""
+        distillation temperature and alpha. ``grey`` (the training images are grey) leaves out of the
+        groups' ops those that do nothing on them (Color); a fixed op set stays as it was given."""
         chosen = [g for g in self.groups if trial.suggest_categorical(GROUP_PARAM.format(g), [False, True])]
         ops = self._ops(chosen, grey)
         kind, num_ops, magnitude = "randaugment", 0, 0
@@ -173,11 +173,9 @@ class SearchSpace:
         return Policy(**augment, mixing=mixing, transfer=transfer, distillation=distillation)
 
     def _ops(self, chosen: list[str], grey: bool) -> tuple[str, ...]:
-        """The ops RandAugment/TrivialAugment draw from: the fixed set, or the chosen groups' (empty: none)."""
-        if self.ops is None:
-            return ops_for_groups(chosen, grey=grey)
-        kept = tuple(op for op in self.ops if not (grey and op in GREY_NO_OPS))
-        return kept or self.ops
+        """The ops RandAugment/TrivialAugment draw from: the chosen groups' (empty: none; on grey data
+        without Color), or the fixed set as it stands (what the user, or a study's earlier release, chose)."""
+        return ops_for_groups(chosen, grey=grey) if self.ops is None else self.ops
 
     def ablation_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """A trial's parameters with its augmentation switched off (its learning rates kept): every group
