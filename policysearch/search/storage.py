@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 from policysearch.errors import StorageError
 from policysearch.search.config import HEARTBEAT_INTERVAL, RunConfig
 from policysearch.search.orphans import fail_orphans
+from policysearch.search.sampler import WorkerSampler
 from policysearch.search.space import baseline_params
 
 __all__ = [
@@ -149,14 +150,30 @@ def make_sampler(config: RunConfig, offset: int = 0) -> Any:
     """TPE (multivariate, seeded, constant liar for parallel workers), random, or grid.
 
     ``offset`` (the number of trials already in the study) shifts the seed, so
-    a resumed run does not replay the random draws of the first one.
+    a resumed run does not replay the random draws of the first one. TPE and
+    random draw as a :class:`WorkerSampler`: another worker's trials between
+    two of this one's reseed it from the trial number, so that workers opening
+    the study together never draw the same points. Grid takes the study's seed
+    unshifted: every worker must shuffle the grid alike, since it runs the grid
+    point numbered as its trial.
+
+    Example:
+        >>> from policysearch.search import RunConfig
+        >>> type(make_sampler(RunConfig(sampler="random"), offset=3)).__name__
+        'WorkerSampler'
     """
 
-    seed = config.seed + offset
-    if config.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
     if config.sampler == "grid":
-        return optuna.samplers.GridSampler(config.space.grid(distill=config.teacher is not None), seed=seed)
+        return optuna.samplers.GridSampler(config.space.grid(distill=config.teacher is not None), seed=config.seed)
+    make = _random_sampler if config.sampler == "random" else _tpe_sampler
+    return WorkerSampler(make, config.seed, offset)
+
+
+def _random_sampler(seed: int) -> Any:
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _tpe_sampler(seed: int) -> Any:
     with _quiet_optuna():
         return optuna.samplers.TPESampler(
             seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8

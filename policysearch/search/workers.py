@@ -2,8 +2,10 @@
 
 This is Optuna's own distributed mode, on one machine: every worker opens the
 same study in the same storage and runs trials; the storage hands out the
-enqueued baselines once, and TPE's constant liar keeps workers from sampling
-the same point. Processes, not threads (the GIL, and torch's own threads):
+enqueued baselines once, and each trial's number once, and the sampler
+reseeds from the trial number whenever another worker's trials came between
+two of its own (:class:`~policysearch.search.sampler.WorkerSampler`), so no
+two workers draw the same point. Processes, not threads (the GIL, and torch's own threads):
 torch's threads are divided between the workers. The requested trials are
 divided too, so the study gets exactly that many. On CUDA the workers share
 the default GPU (small proxy trials leave most of a large GPU idle), or are
