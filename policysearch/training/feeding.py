@@ -17,6 +17,10 @@
   a torch generator on the device, seeded by one draw from the run's numpy
   generator, so a seed still gives the same run on the same device.
 
+Evaluation splits reach the device path the same way: a :class:`ResidentSplit`
+is copied there once and cut into batches there (the session keeps the
+validation split's for the whole run).
+
 :func:`make_feed` chooses: ``augment_on="auto"`` is the device path on CUDA
 and MPS and the host path on the CPU; ``"host"`` and ``"device"`` force one
 (``"device"`` on the CPU runs the batched ops there, as the tests do).
@@ -41,7 +45,7 @@ import torch
 from policysearch.augment.batched import BatchedChain, BatchedPreStage, BatchedRandAugment, BatchedTrivialAugmentWide
 from policysearch.training.devices import spare_core, to_float_batch
 
-__all__ = ["HostFeed", "DeviceFeed", "make_feed", "device_augment", "ahead"]
+__all__ = ["HostFeed", "DeviceFeed", "ResidentSplit", "make_feed", "device_augment", "ahead"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -165,6 +169,42 @@ class DeviceFeed:
     def load_state_dict(self, state: Any) -> None:
         if isinstance(state, dict) and "device_generator" in state:
             self.generator.set_state(state["device_generator"].cpu())
+
+
+class ResidentSplit:
+    """An evaluation split (uint8 NHWC images, int labels) copied to the device once, batched there.
+
+    Its float batches are what :func:`~policysearch.training.devices.to_float_batch`
+    makes of the same rows (NCHW channels-last in [0, 1]), so an evaluation
+    from it scores exactly as one that copies batch by batch.
+
+    Example:
+        >>> from policysearch.data import Split
+        >>> split = Split(np.zeros((5, 8, 8, 3), np.uint8), np.arange(5) % 2)
+        >>> resident = ResidentSplit(split, torch.device("cpu"))
+        >>> resident.holds(split), [tuple(x.shape) for x, _ in resident.batches(4)]
+        (True, [(4, 3, 8, 8), (1, 3, 8, 8)])
+    """
+
+    def __init__(self, split: Any, device: torch.device) -> None:
+        self.split = split  # what was copied: the same object is served from the copy
+        hwc = split.images if split.images.ndim == 4 else split.images[..., None]
+        self.images = torch.from_numpy(np.ascontiguousarray(hwc)).to(device)
+        self.labels = torch.from_numpy(np.asarray(split.labels, dtype=np.int64)).to(device)
+
+    def holds(self, split: Any) -> bool:
+        """Whether ``split`` is the split this copy was made from (splits are read-only)."""
+        return split is self.split
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batches(self, batch_size: int) -> Iterator[Batch]:
+        """``(x, y)`` in order, ``batch_size`` rows at a time, cut from the resident tensors."""
+        for start in range(0, len(self.labels), batch_size):
+            chunk = self.images[start : start + batch_size].permute(0, 3, 1, 2)
+            x = chunk.float().div_(255.0).contiguous(memory_format=torch.channels_last)
+            yield x, self.labels[start : start + batch_size]
 
 
 def make_feed(augment_on: str, images: np.ndarray, rows: np.ndarray, batch_size: int, rng: np.random.Generator,

@@ -41,10 +41,15 @@ import torch.nn.functional as F
 
 from policysearch.training.config import TrainConfig
 from policysearch.training.devices import autocast, resolve_device, to_float_batch
-from policysearch.training.feeding import DeviceFeed, HostFeed, make_feed
+from policysearch.training.feeding import DeviceFeed, HostFeed, ResidentSplit, make_feed
 
 __all__ = ["Session", "start_session", "Evaluation", "evaluate", "build_optimizer", "set_train_mode",
-           "train_epoch", "train_and_score"]
+           "train_epoch", "train_and_score", "LOSS_CHECK_STEPS"]
+
+# Off the CPU, steps between reads of the training loss: each read waits for
+# the device to finish everything queued, so reading every step would stall
+# it every step; a diverged run still stops within this many steps.
+LOSS_CHECK_STEPS = 50
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ class Evaluation:
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, split: Any, *, device: str | torch.device = "auto",
              batch_size: int = 256) -> Evaluation:
-    """Accuracy and loss of ``model`` on a split (``.images`` uint8 NHWC, ``.labels``).
+    """Accuracy and loss of ``model`` on a split (``.images`` uint8 NHWC, ``.labels``), copied batch by batch.
 
     Example:
         >>> from policysearch.data import Split
@@ -68,21 +73,38 @@ def evaluate(model: torch.nn.Module, split: Any, *, device: str | torch.device =
         True
     """
     device = resolve_device(device) if isinstance(device, str) else device
+    targets = torch.from_numpy(np.asarray(split.labels, dtype=np.int64))
+    batches = ((to_float_batch(split.images[start : start + batch_size], device),
+                targets[start : start + batch_size].to(device)) for start in range(0, len(targets), batch_size))
+    return _score(model, batches, len(targets), device)
+
+
+@torch.inference_mode()
+def _score(model: torch.nn.Module, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], count: int,
+           device: torch.device) -> Evaluation:
+    """Accuracy and mean loss over ``batches`` in eval mode, read from the device once at the end.
+
+    Each batch's sums stay on the device (a read per batch would wait for it
+    every batch); they are added up on the host in batch order, as Python
+    floats, so the result is the same as reading each batch at once.
+    """
     was_training = model.training
     model.eval()
-    correct, loss_sum = 0, 0.0
-    targets = torch.from_numpy(np.asarray(split.labels, dtype=np.int64))
+    losses: list[torch.Tensor] = []
+    hits: list[torch.Tensor] = []
     try:
-        for start in range(0, len(targets), batch_size):
-            x = to_float_batch(split.images[start : start + batch_size], device)
-            y = targets[start : start + batch_size].to(device)
-            with autocast(device):
+        for x, y in batches:
+            with autocast(device, purpose="eval"):
                 logits = model(x)
-            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
-            correct += (logits.argmax(1) == y).sum().item()
+            losses.append(F.cross_entropy(logits.float(), y, reduction="sum"))
+            hits.append((logits.argmax(1) == y).sum())
     finally:
         model.train(was_training)
-    count = max(len(targets), 1)
+    loss_sum = 0.0
+    for value in torch.stack(losses).tolist() if losses else []:
+        loss_sum += value  # in order, one float at a time: builtin sum() may compensate (Python 3.12+)
+    correct = int(torch.stack(hits).sum().item()) if hits else 0
+    count = max(count, 1)
     return Evaluation(accuracy=correct / count, loss=loss_sum / count)
 
 
@@ -125,28 +147,63 @@ def set_train_mode(model: torch.nn.Module, approach: str) -> None:
 
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
                 batches: Iterator[tuple[torch.Tensor, torch.Tensor]], *, device: torch.device,
-                approach: str, teaching: Any = None) -> float:
-    """One pass over ``batches`` of ``(x, y)`` on the device; the mean loss, or NaN/inf as soon as it appears.
+                approach: str, teaching: Any = None, check_every: int | None = None) -> float:
+    """One pass over ``batches`` of ``(x, y)`` on the device; the mean loss, or NaN/inf once one appears.
 
     The loss is cross-entropy against the rows (labels or soft targets), or
-    ``teaching.loss`` when a teacher takes part.
+    ``teaching.loss`` when a teacher takes part. Losses are read from the
+    device every ``check_every`` steps (default: every step on the CPU, where
+    a read is cheap; every :data:`LOSS_CHECK_STEPS` elsewhere, where each read
+    waits for the device to finish its queue). A non-finite loss ends the
+    epoch at the read that finds it and is returned: on the CPU before that
+    step updates the weights, elsewhere up to ``check_every - 1`` steps later
+    (the run has diverged either way, and every caller stops it).
     """
     set_train_mode(model, approach)
-    total, count = 0.0, 0
+    running = _RunningLoss(check_every or (1 if device.type == "cpu" else LOSS_CHECK_STEPS))
     for x, y in batches:
-        with autocast(device):
+        with autocast(device, purpose="train"):
             logits = model(x)
         loss = F.cross_entropy(logits.float(), y) if teaching is None else teaching.loss(logits, x, y)
-        value = loss.item()
-        if not math.isfinite(value):
-            return value
+        if running.add(loss, len(y)):
+            return running.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        total += value * len(y)
-        count += len(y)
-    return total / max(count, 1)
+    running.settle()
+    return running.mean()
+
+
+class _RunningLoss:
+    """An epoch's loss sum, its steps' losses kept on the device and read ``every`` steps at a time."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.pending: list[tuple[torch.Tensor, int]] = []  # (loss, rows) not read yet
+        self.total, self.count = 0.0, 0
+        self.diverged: float | None = None  # the first non-finite loss read
+
+    def add(self, loss: torch.Tensor, rows: int) -> bool:
+        """Count one step's loss; True when a read found the epoch diverged."""
+        self.pending.append((loss.detach(), rows))
+        return len(self.pending) >= self.every and self.settle()
+
+    def settle(self) -> bool:
+        """Read the pending losses (one wait for the device) into the sum; True if one is NaN/inf."""
+        if self.pending:
+            values = torch.stack([loss for loss, _ in self.pending]).tolist()
+            for value, (_, rows) in zip(values, self.pending):
+                if not math.isfinite(value):
+                    self.diverged = value
+                    break
+                self.total += value * rows
+                self.count += rows
+            self.pending.clear()
+        return self.diverged is not None
+
+    def mean(self) -> float:
+        return self.diverged if self.diverged is not None else self.total / max(self.count, 1)
 
 
 @dataclass(eq=False)
@@ -162,6 +219,7 @@ class Session:
     approach: str
     config: TrainConfig
     teaching: Any = None
+    resident: ResidentSplit | None = None  # the split evaluated last, kept on the device (see evaluate)
 
     def train_epoch(self) -> float:
         """One shuffled, augmented, mixed pass over the training rows; the mean loss (NaN/inf if it diverged)."""
@@ -169,8 +227,21 @@ class Session:
                            approach=self.approach, teaching=self.teaching)
 
     def evaluate(self, split: Any) -> Evaluation:
-        """The model's accuracy and loss on a split (``.images``, ``.labels``), in eval mode."""
-        return evaluate(self.model, split, device=self.device, batch_size=self.config.eval_batch_size)
+        """The model's accuracy and loss on a split (``.images``, ``.labels``), in eval mode.
+
+        Where the training split lives on the device (a GPU, or a device feed
+        on the CPU), the split evaluated is copied there once and kept for the
+        next evaluation of the same split object (the validation split, every
+        epoch); another split replaces it, so one split at most is kept. The
+        host path copies batch by batch. Both give the same numbers.
+        """
+        if self.device.type == "cpu" and not isinstance(self.feed, DeviceFeed):
+            return evaluate(self.model, split, device=self.device, batch_size=self.config.eval_batch_size)
+        if self.resident is None or not self.resident.holds(split):
+            self.resident = None  # let the old copy go before the new one is made
+            self.resident = ResidentSplit(split, self.device)
+        batches = self.resident.batches(self.config.eval_batch_size)
+        return _score(self.model, batches, len(self.resident), self.device)
 
     def state_dict(self) -> dict[str, Any]:
         """Model, optimiser, schedule and every random state: what resuming needs."""
