@@ -2,7 +2,7 @@
 
 Everything is real and small: scikit-learn's 8x8 digits, the ``tiny-cnn``
 backbone, and an Optuna study on a temporary SQLite file whose first trials
-(the baselines and one sampled policy) ran for one epoch each. Each is built
+(the four baselines and one sampled policy) ran for one epoch each. Each is built
 once per session, on first use.
 """
 
@@ -42,7 +42,8 @@ def _study():
 
     config = _config()
     study = open_study(config)
-    optimize(study, config, _splits(), make_model_factory(config, 10), Progress(3, None, io.StringIO()), 3)
+    # the four baselines, then one sampled policy
+    optimize(study, config, _splits(), make_model_factory(config, 10), Progress(5, None, io.StringIO()), 5)
     return study
 
 

@@ -156,7 +156,8 @@ def verdict_markdown(verdict: Mapping[str, Any], trial_number: int | None = None
     where = f" at the target ({budget.get('train_size', '?')} images x {budget.get('epochs', '?')} epochs)"
     whose = "" if trial_number is None else f": trial {trial_number}"
     return "\n".join([f"## Verdict{whose}{where}", "", "```", format_table(verdict["table"]), "```", "",
-                      str(verdict.get("line", ""))])
+                      str(verdict.get("line", "")),
+                      *(["", str(verdict["augmentation"]["line"])] if verdict.get("augmentation") else [])])
 
 
 def save_verdict_note(study: optuna.Study, verdict: Mapping[str, Any], trial_number: int | None = None) -> bool:

@@ -68,8 +68,9 @@ def _rung_lines(study: Any) -> list[str]:
         return []
     budget = rung["budget"]
     ranked = ", ".join(f"{n} {v:.4f}" for n, v in sorted(rung["candidates"].items(), key=lambda kv: -kv[1]))
-    return [f"rung ({budget['train_size']} images x {budget['epochs']} epochs, {budget['val_size']} validation "
-            f"images) picked it: {ranked}"]
+    seeds = f"{budget['seeds']} seeds, " if "seeds" in budget else ""  # rungs before paired seeds ran one
+    return [f"rung ({budget['train_size']} images x {budget['epochs']} epochs, {seeds}{budget['val_size']} "
+            f"validation images) picked it: {ranked}"]
 
 
 def _verdict_lines(study: Any) -> list[str]:
@@ -78,7 +79,8 @@ def _verdict_lines(study: Any) -> list[str]:
         budget = verdict["budget"]
         return [f"verdict at the target ({budget['train_size']} images x {budget['epochs']} epochs), "
                 f"held-out test split:", *("  " + line for line in format_table(verdict["table"]).splitlines()),
-                f"  {verdict['line']}"]
+                f"  {verdict['line']}", *([f"  {verdict['augmentation']['line']}"] if verdict.get("augmentation")
+                                          else [])]
     table = current_final_check(study)  # studies checked by an earlier version, at the proxy budget
     if table:
         return ["final check at the proxy budget, held-out test split:",
