@@ -13,11 +13,16 @@ query over every trial's value. Each trial is read once instead:
   numbered between the last one seen and the one just finished, each read by
   its number (Optuna has no "trials since" query for SQL storages, so the
   storage's ``get_trial`` is used one trial at a time). One still running
-  is read again at later lines until it has finished.
+  (or waiting) is read again at later lines, of trials numbered above it,
+  until it has finished.
 
 So the line of trial #N shows the best of the finished trials numbered up to
 N, whoever ran them; a trial of another worker numbered above N counts from
 this worker's next line (each worker prints its own lines).
+
+A run with a time budget (``--budget``) also hands over its deadline, on the
+same clock: each line then ends with the budget's time left, or how far the
+run is over it.
 
 Example:
     >>> _clock(125)
@@ -27,7 +32,7 @@ Example:
 from __future__ import annotations
 
 import time
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 import optuna
 
@@ -37,7 +42,10 @@ _COMPLETE = optuna.trial.TrialState.COMPLETE
 
 
 class Progress:
-    """One line per finished trial: count, state, the study's best, elapsed and time left.
+    """One line per finished trial: count, state, the study's best, elapsed and time left (and the budget's).
+
+    ``deadline`` is when the run's budget ends, read on ``clock`` (both
+    optional: without a budget the line has no budget part).
 
     Example:
         >>> import io
@@ -46,11 +54,19 @@ class Progress:
         >>> study.optimize(lambda t: 0.5 + t.number / 10, n_trials=2, callbacks=[Progress(2, None, out)])
         >>> print(out.getvalue().splitlines()[1].split(" | ")[:2])
         ['[  2/2] trial #1 complete 0.6000', 'best 0.6000 (#1)']
+        >>> ticks = iter(range(0, 1000, 10))  # a clock at 0, 10, 20... seconds
+        >>> out = io.StringIO()
+        >>> budgeted = Progress(5, None, out, deadline=100.0, clock=lambda: float(next(ticks)))
+        >>> study.optimize(lambda t: 0.5, n_trials=1, callbacks=[budgeted])
+        >>> out.getvalue().split(" | ")[-1]
+        '1m30s of the budget left\n'
     """
 
-    def __init__(self, total: int, timeout: float | None, stream: TextIO, label: str = "") -> None:
+    def __init__(self, total: int, timeout: float | None, stream: TextIO, label: str = "", *,
+                 deadline: float | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
         self.total, self.timeout, self.stream, self.label = total, timeout, stream, label
-        self.start = time.perf_counter()
+        self.deadline, self.clock = deadline, clock
+        self.start = clock()
         self.done = 0
         self._best: Any = None  # the best complete trial seen so far
         self._sign = 1.0  # -1 for a minimising study: the best is then the smallest value
@@ -61,7 +77,8 @@ class Progress:
         self.done += 1
         self._catch_up(study, trial.number)
         self._consider(trial)
-        elapsed = time.perf_counter() - self.start
+        now = self.clock()
+        elapsed = now - self.start
         left = elapsed / self.done * (self.total - self.done)
         if self.timeout is not None:
             left = min(left, max(self.timeout - elapsed, 0.0))
@@ -72,7 +89,7 @@ class Progress:
         print(
             f"{self.label}[{self.done:>3}/{self.total}] trial #{trial.number} {state}{value}"
             f"{' (' + label + ')' if label else ''} | {best} | "
-            f"{_clock(elapsed)} elapsed, ~{_clock(left)} left",
+            f"{_clock(elapsed)} elapsed, ~{_clock(left)} left{_budget_left(self.deadline, now)}",
             file=self.stream,
             flush=True,
         )
@@ -88,7 +105,10 @@ class Progress:
                     self._look_at(other)
             self._next = max([number, *(t.number for t in earlier)]) + 1
             return
-        wanted = sorted(self._running | set(range(self._next, number)))
+        # Numbers above this trial's wait for a later line (a trial enqueued to
+        # run here would otherwise be read again at every line until it ran).
+        wanted = sorted(n for n in self._running | set(range(self._next, number)) if n < number)
+        self._running.discard(number)  # handed in: never read
         self._next = max(self._next, number + 1)
         if wanted:
             # Private to Optuna, but stable since 1.x: a study's storage and its id
@@ -111,6 +131,20 @@ class Progress:
         key = (self._sign * trial.value, -trial.number)
         if self._best is None or key > (self._sign * self._best.value, -self._best.number):
             self._best = trial
+
+
+def _budget_left(deadline: float | None, now: float) -> str:
+    """The line's budget part: the time left before ``deadline``, or how far past it ``now`` is.
+
+    Example:
+        >>> _budget_left(None, 5.0), _budget_left(100.0, 40.0), _budget_left(100.0, 112.0)
+        ('', ' | 1m00s of the budget left', ' | 0m12s over the budget')
+    """
+    if deadline is None:
+        return ""
+    if now > deadline:
+        return f" | {_clock(now - deadline)} over the budget"
+    return f" | {_clock(deadline - now)} of the budget left"
 
 
 def _clock(seconds: float) -> str:

@@ -115,6 +115,17 @@ def test_a_resumed_study_is_read_once_then_never(tmp_path):
     assert watched.reads == [{"get_all_trials": 1}, {}, {}]
 
 
+def test_enqueued_trials_are_not_read_again_before_they_run(tmp_path):
+    study = _sqlite_study(tmp_path)
+    study.optimize(_objective({0: 0.4}), n_trials=1)
+    for magnitude in (1, 2, 3):  # as the ablation enqueues its trials: waiting, numbered #1-#3
+        study.enqueue_trial({"magnitude": magnitude})
+    watched = PerCallback(Progress(3, None, io.StringIO(), "ablation "), _counted(study))
+    study.optimize(_objective({1: 0.3, 2: 0.5, 3: 0.45}), n_trials=3, callbacks=[watched])
+    assert [m["best"] for m in watched.lines()] == ["best 0.4000 (#0)", "best 0.5000 (#2)", "best 0.5000 (#2)"]
+    assert watched.reads == [{"get_all_trials": 1}, {}, {}]  # #2 and #3 were seen waiting, then handed in
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_other_workers_trials_are_read_once_each_when_finished(tmp_path, kind):
     if kind == "sqlite":
