@@ -185,25 +185,44 @@ def test_load_teacher_gives_the_trained_model(digits_teacher, digits_splits):
 # --------------------------------------------------------------------------- a search that tunes T and alpha
 
 
+@pytest.mark.slow
 def test_a_study_with_a_teacher_searches_temperature_and_alpha(tmp_path, policy_file, digits_teacher, capsys):
+    from dataclasses import replace
+
     import optuna
 
     from policysearch.policy import load_policy
+    from policysearch.search import SearchSpace, baseline_params, best_trial, trial_policy
 
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     search = ["run", "--teacher", str(digits_teacher), "--model", "tiny-cnn", "--weights", "none", *DIGITS,
-              "--epochs", "1", "--trials", "4", "--final-seeds", "1", "--study", "kd", "--storage", storage,
-              "--output-dir", str(tmp_path)]
+              "--epochs", "2", "--target-epochs", "2", "--trials", "6", "--final-seeds", "1",
+              "--study", "kd", "--storage", storage, "--output-dir", str(tmp_path)]
     assert main(search) == 0
     study = optuna.load_study(study_name="kd", storage=storage)
     trials = study.get_trials()
-    assert len(trials) == 4 and all({"temperature", "alpha"} <= t.params.keys() for t in trials)
+    assert all({"temperature", "alpha"} <= t.params.keys() for t in trials)
+    assert len([t for t in trials if "ablation_of" not in t.user_attrs]) == 6  # the rung may add an ablation
     baselines = [t for t in trials if t.user_attrs.get("baseline")]
-    assert len(baselines) == 3 and all((t.params["temperature"], t.params["alpha"]) == (4.0, 0.9)
-                                       for t in baselines)
+    assert {t.user_attrs["baseline"] for t in baselines} == set(baseline_params(SearchSpace()))
+    assert all((t.params["temperature"], t.params["alpha"]) == (4.0, 0.9) for t in baselines)
     assert study.user_attrs["settings"]["teacher"] == str(digits_teacher)
+    # The export is the search's answer, the rung's pick: not study.best_trial, the proxy leader.
+    answer = best_trial(study)
+    assert answer.number == study.user_attrs["rung"]["pick"]
     exported = load_policy(tmp_path / "kd" / "best_policy.json")
-    best = study.best_trial.params
+    assert exported.provenance.trial == answer.number
+    assert replace(exported, score=None, provenance=None) == trial_policy(answer)
+    # However this run's numbers fell, a trial leading the proxy by construction (value 1.0, another
+    # trial's policy) must not change what export writes: the answer stays the rung's pick.
+    other = next(t for t in trials if t.number != answer.number)
+    study.add_trial(optuna.trial.create_trial(value=1.0, params=other.params, distributions=other.distributions,
+                                              user_attrs={k: v for k, v in other.user_attrs.items()
+                                                          if k != "baseline"}))
+    assert study.best_trial.number == len(study.trials) - 1 != answer.number
+    assert main(["export", "--study", "kd", "--storage", storage, "-o", str(tmp_path / "again.json")]) == 0
+    assert load_policy(tmp_path / "again.json").provenance.trial == answer.number
+    best = answer.params
     assert exported.distillation.temperature == pytest.approx(best["temperature"])
     assert exported.distillation.alpha == pytest.approx(best["alpha"])
     # distill takes T and alpha from the policy unless flags say otherwise.
