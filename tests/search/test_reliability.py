@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import signal
 import subprocess
 import sys
@@ -10,6 +12,8 @@ import uuid
 
 import optuna
 import pytest
+
+from policysearch.search.space import SearchSpace, baseline_params
 
 pytestmark = pytest.mark.slow
 
@@ -131,8 +135,39 @@ def test_signal_ends_the_trial_cleanly_and_says_how_to_resume(tmp_path, signum):
     assert after[_early_in_a_trial(interrupted, epochs)[0].number].state == optuna.trial.TrialState.FAIL
 
 
-def _check_parallel_study(storage, study, trials):
-    result = subprocess.run(_command(storage, study, trials, "--epochs", "2", "--jobs", "4"),
+def _repeated_points(trials):
+    """Numbers of the sampled trials (not enqueued) whose parameters are exactly another trial's."""
+    points = collections.Counter(tuple(sorted(t.params.items())) for t in trials)
+    return [t.number for t in trials
+            if "fixed_params" not in t.system_attrs and points[tuple(sorted(t.params.items()))] > 1]
+
+
+def _server(name):
+    """The URL of the database server ``name``; the test is skipped where none answers."""
+    import sqlalchemy
+
+    url = SERVERS[name]
+    try:
+        sqlalchemy.create_engine(url).connect().close()
+    except Exception as exc:  # noqa: BLE001 - any reason the server is not there
+        pytest.skip(f"no {name} server at {url}: {str(exc).splitlines()[0]}")
+    return url
+
+
+@contextlib.contextmanager
+def _study_on_server(name):
+    """A fresh study name on the server ``name``, and the study deleted afterwards."""
+    url, study = _server(name), f"par-{name}-{uuid.uuid4().hex[:8]}"
+    try:
+        yield url, study
+    finally:
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=study, storage=url)
+
+
+def _check_parallel_study(storage, study, trials, tmp_path):
+    result = subprocess.run(_command(storage, study, trials, "--epochs", "2", "--jobs", "4",
+                                     "--output-dir", str(tmp_path)),
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "locked" not in result.stderr
@@ -141,24 +176,49 @@ def _check_parallel_study(storage, study, trials):
     assert all(t.state in FINISHED for t in all_trials), [(t.number, t.state.name, t.user_attrs.get("failure"))
                                                           for t in all_trials]
     baselines = sorted(t.user_attrs["baseline"] for t in all_trials if t.user_attrs.get("baseline"))
-    assert baselines == ["no_augmentation", "randaugment_n2_m9", "trivialaugment_wide"]
+    assert baselines == sorted(baseline_params(SearchSpace()))
     assert {t.user_attrs["worker"] for t in all_trials} == {0, 1, 2, 3}  # each trial says which worker ran it
+    # Workers that opened the study together once drew the same start-up points (6 of 9 sampled).
+    assert _repeated_points(all_trials) == [], [(t.number, t.params) for t in all_trials]
 
 
 def test_four_workers_on_one_sqlite_study(tmp_path):
-    _check_parallel_study(f"sqlite:///{tmp_path}/par.db", "par", 10)
+    _check_parallel_study(f"sqlite:///{tmp_path}/par.db", "par", 10, tmp_path)
 
 
 @pytest.mark.parametrize("server", sorted(SERVERS))
 def test_four_workers_on_a_database_server(server, tmp_path):
-    import sqlalchemy
+    with _study_on_server(server) as (url, study):
+        _check_parallel_study(url, study, 10, tmp_path)
 
-    url = SERVERS[server]
-    try:
-        sqlalchemy.create_engine(url).connect().close()
-    except Exception as exc:  # noqa: BLE001 - any reason the server is not there
-        pytest.skip(f"no {server} server at {url}: {str(exc).splitlines()[0]}")
-    _check_parallel_study(url, f"par-{server}-{uuid.uuid4().hex[:8]}", 8)
+
+def test_two_machines_running_the_same_command_on_one_postgresql_study(tmp_path):
+    # Two run commands started together, as on two hosts: each opens the study with the same
+    # --seed and starts its own 2 workers; together they run 10 trials, none a repeat.
+    with _study_on_server("postgresql") as (url, study):
+        commands = [subprocess.Popen(_command(url, study, 5, "--epochs", "1", "--jobs", "2",
+                                              "--output-dir", str(tmp_path / host)),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                    for host in ("a", "b")]
+        errors = [command.communicate(timeout=600)[1] for command in commands]
+        assert [command.returncode for command in commands] == [0, 0], [e[-2000:] for e in errors]
+        trials = _trials(url, study)
+        assert len(trials) == 10 and all(t.state in FINISHED for t in trials)
+        assert len({t.user_attrs["pid"] for t in trials}) == 4  # both commands' workers ran trials
+        assert _repeated_points(trials) == [], [(t.number, t.params) for t in trials]
+
+
+def test_one_worker_with_the_same_seed_runs_the_same_trials(tmp_path):
+    def run(study, seed):
+        storage = f"sqlite:///{tmp_path}/{study}.db"
+        command = _command(storage, study, 10, "--epochs", "1", "--seed", str(seed), "--output-dir", str(tmp_path))
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return [(t.params, t.state) for t in _trials(storage, study)]
+
+    first, again, other = run("first", 3), run("again", 3), run("other", 4)
+    assert first == again  # TPE's model-based proposals included: 10 trials, 8 start-up
+    assert [params for params, _ in first] != [params for params, _ in other]
 
 
 def test_password_never_reaches_logs_json_or_attributes(tmp_path):

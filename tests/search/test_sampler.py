@@ -3,7 +3,7 @@
 No training here: each worker asks for a trial, the search space samples it,
 and a made-up score of its learning rate is told back, so that TPE's
 model-based proposals (after its 8 start-up trials) take part too. The runs
-with workers in processes are in test_workers.py.
+with workers in processes, on SQLite and PostgreSQL, are in test_reliability.py.
 """
 
 from __future__ import annotations
