@@ -155,17 +155,35 @@ def test_on_cuda_the_proxy_trains_from_the_resident_split(digits_splits, tiny_cn
     assert abs(result.val_accuracy - again.val_accuracy) <= 0.02  # seeded (cuDNN may reorder sums)
 
 
+def _same(a, b) -> bool:
+    """Equal all the way down: tensors element by element, dicts and lists item by item."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
 def test_a_device_path_checkpoint_resumes_on_the_host_path(digits_splits, tiny_cnn):
-    # A train run checkpointed on a GPU (device feed) may resume on a CPU (host feed): fresh host draws.
+    # A train run checkpointed on a GPU (device feed) may resume on a CPU (host feed): the weights,
+    # the optimiser's moments, the schedule's step and the run's generators go on; only the draws are fresh.
     splits = digits_splits(200, 100)
     policy = Policy(num_ops=2, magnitude=12)
     on_device = start_session(tiny_cnn, policy, splits.train.images, splits.train.labels,
                               TrainConfig(epochs=2, batch_size=32, seed=2, device="cpu", augment_on="device"))
     on_device.train_epoch()
     state = copy.deepcopy(on_device.state_dict())
-    on_host = start_session(tiny_cnn, policy, splits.train.images, splits.train.labels,
-                            TrainConfig(epochs=2, batch_size=32, seed=2, device="cpu", augment_on="host"))
+    host = TrainConfig(epochs=2, batch_size=32, seed=2, device="cpu", augment_on="host")
+    fresh = copy.deepcopy(start_session(tiny_cnn, policy, splits.train.images, splits.train.labels, host).state_dict())
+    on_host = start_session(tiny_cnn, policy, splits.train.images, splits.train.labels, host)
     on_host.load_state_dict(state)
-    for a, b in zip(on_device.model.state_dict().values(), on_host.model.state_dict().values()):
-        assert torch.equal(a, b)
+    resumed = on_host.state_dict()
+    for key in ("model", "optimizer", "scheduler", "numpy_rng"):
+        assert not _same(fresh[key], state[key]), key  # a session that had not resumed would differ here
+        assert _same(resumed[key], state[key]), key
     assert np.isfinite(on_host.train_epoch())
+    # The schedule went on from step 7 of 14: the cosine ends at zero after this second epoch.
+    assert on_host.scheduler.last_epoch == 14
+    assert all(group["lr"] == pytest.approx(0.0, abs=1e-12) for group in on_host.optimizer.param_groups)
