@@ -29,10 +29,12 @@ RUN_FLAGS: dict[str, tuple[Any, str]] = {
     "batch-size": (int, "proxy batch size"),
     "trials": (int, "trials to run now (added to a resumed study)"),
     "timeout": (float, "stop starting trials after this many seconds"),
+    "budget": (str, "the whole run's time, verdict included, e.g. 90s, 5m, 1h30m: a short calibration plans the "
+                    "trials, the rung and the verdict to fit, and prints the plan and its end time"),
     "study": (str, "study name (default: DATASET-MODEL); the same name resumes"),
     "storage": (str, "Optuna storage URL (default sqlite:///studies/policysearch.db) or journal:PATH"),
     "seeds": (int, "proxy runs averaged per trial"),
-    "final-seeds": (int, "runs per policy in the verdict (default 2)"),
+    "final-seeds": (int, "paired seeds of the verdict, each its own draw of training images (default 3)"),
     "sampler": (str, "tpe | random | grid"),
     "pruner": (str, "percentile (bottom quarter, the default) | median | hyperband | none"),
     "device": (str, "auto | cpu | cuda | mps"),
@@ -53,6 +55,7 @@ RUN_FLAGS: dict[str, tuple[Any, str]] = {
     "rung-train-size": (int, "rung training images (default: half the target's, at least twice --train-size, "
                              "at most the target's)"),
     "rung-val-size": (int, "rung validation images, from the training pool (default 2000)"),
+    "rung-seeds": (int, "paired seeds per rung candidate; the pick is the best mean (default 2)"),
 }
 
 

@@ -29,7 +29,7 @@ from policysearch.policy import APPROACHES
 from policysearch.search.space import SearchSpace
 from policysearch.training.config import TRAINING_FIELDS
 
-__all__ = ["RunConfig", "load_config", "SAMPLERS", "PRUNERS", "SEARCH_KEYS", "RUN_FIELDS", "HEARTBEAT_INTERVAL"]
+__all__ = ["RunConfig", "load_config", "parse_duration", "format_duration", "SAMPLERS", "PRUNERS", "SEARCH_KEYS", "RUN_FIELDS", "HEARTBEAT_INTERVAL"]
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("percentile", "median", "hyperband", "none")
@@ -68,7 +68,7 @@ RUN_FIELDS = MappingProxyType({
     "teacher_view": Rule("choice", choices=TEACHER_VIEWS),
     "final": FLAG,
     **{name: COUNT for name in ("train_size", "val_size", "seeds", "trials", "final_seeds", "jobs", "heartbeat",
-                                  "target_train_size", "target_epochs", "rung_val_size")},
+                                  "target_train_size", "target_epochs", "rung_val_size", "rung_seeds")},
     "rung_candidates": Rule("int", low=0),
     "rung_train_size": COUNT.or_none(),
 })
@@ -90,6 +90,9 @@ class RunConfig:
     seeds: int = 1
     trials: int = 20
     timeout: float | None = None
+    # seconds the whole run may take, the verdict included (search/plan.py); "5m", "90s", "1h30m" or seconds.
+    # Not a search key: it decides how many trials run, not what a trial's value means.
+    budget: float | None = None
     study: str | None = None
     storage: str | None = None
     sampler: str = "tpe"
@@ -98,7 +101,7 @@ class RunConfig:
     augment_on: str = "auto"  # auto: batched on the device for CUDA/MPS, OpenCV on the host for the CPU
     seed: int = 0
     final: bool = True
-    final_seeds: int = 2
+    final_seeds: int = 3  # paired seeds of the verdict: each its own draw of training images
     output_dir: str = "studies"
     jobs: int = 1  # worker processes on this machine, all on the one study
     devices: tuple[int, ...] = ()  # GPU indices the workers are spread over, in turn (empty: the default GPU)
@@ -115,6 +118,7 @@ class RunConfig:
     rung_candidates: int = 3  # 0: no rung, the best proxy value is the answer
     rung_train_size: int | None = None  # None: see rung_budget
     rung_val_size: int = 2000
+    rung_seeds: int = 2  # paired seeds per rung candidate: one seed's spread exceeds the margins it picks by
     # Keys the user set (a TOML file or flags); a resumed study made by an earlier
     # version keeps that version's defaults for the others (see with_legacy_defaults).
     explicit: tuple[str, ...] = field(default=(), compare=False)
@@ -127,6 +131,8 @@ class RunConfig:
             object.__setattr__(self, "weights", None)  # "none" = random initialisation
         if self.weights is not None and not isinstance(self.weights, str):
             raise ConfigError(f"weights should be a string or absent, but got {show(self.weights)}")
+        if self.budget is not None:
+            object.__setattr__(self, "budget", parse_duration(self.budget, "budget"))
         check_fields(self, RUN_FIELDS, error=ConfigError)
         if self.teacher is not None and (not isinstance(self.teacher, str) or not self.teacher):
             raise ConfigError(f"teacher should be a run directory, but got {show(self.teacher)}")
@@ -239,6 +245,50 @@ class RunConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
         """The inverse of :meth:`to_dict` (used to hand the config to worker processes)."""
         return cls(**{**data, "space": SearchSpace.from_dict(data["space"])})
+
+
+_DURATION = re.compile(r"(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?")
+
+
+def parse_duration(value: Any, name: str = "duration") -> float:
+    """Seconds from ``"5m"``, ``"90s"``, ``"1h"``, ``"1h30m"``, ``"2.5m"`` (hours, minutes, seconds, in that
+    order) or a positive number of seconds; a one-line :class:`ConfigError` quoting anything else.
+
+    Example:
+        >>> parse_duration("1h30m"), parse_duration("90s"), parse_duration(" 5m "), parse_duration(42)
+        (5400.0, 90.0, 300.0, 42.0)
+        >>> parse_duration("5 minutes", "budget")
+        Traceback (most recent call last):
+        ...
+        policysearch.errors.ConfigError: budget should be a duration such as 90s, 5m, 1h or 1h30m, but got '5 minutes'
+    """
+    seconds = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        match = _DURATION.fullmatch(text)
+        if match and text:
+            seconds = sum(float(match[unit] or 0) * scale for unit, scale in (("h", 3600), ("m", 60), ("s", 1)))
+        elif re.fullmatch(r"\d+(?:\.\d+)?", text):
+            seconds = float(text)  # a bare number is seconds, as --timeout's
+    if seconds is None or not 0 < seconds < float("inf"):
+        raise ConfigError(f"{name} should be a duration such as 90s, 5m, 1h or 1h30m, but got {show(value)}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` the way :func:`parse_duration` reads them, rounded to the second.
+
+    Example:
+        >>> format_duration(5400), format_duration(90), format_duration(0.4), format_duration(3605)
+        ('1h30m', '1m30s', '0s', '1h0m5s')
+    """
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or (hours and secs) else "")
+    return text + (f"{secs}s" if secs or not text else "")
 
 
 def _gpu_indices(value: Any) -> tuple[int, ...]:

@@ -54,8 +54,12 @@ def test_trials_hold_intermediate_values_and_user_attributes(searched):
         for key in ("policy", "seconds", "epochs_run", "device", "seed_accuracies"):
             assert key in trial.user_attrs, (trial.number, key)
         policy = load_policy(trial.user_attrs["policy"])
-        assert policy.kind == trial.params["augmentation"]
-        assert policy.kind == "trivialaugment" or policy.num_ops == trial.params["num_ops"]
+        if "augmentation" in trial.params:  # asked only when an op group was chosen
+            assert policy.kind == trial.params["augmentation"]
+            assert policy.kind == "trivialaugment" or policy.num_ops == trial.params["num_ops"]
+        else:
+            assert policy.num_ops == 0 and "num_ops" not in trial.params and "magnitude" not in trial.params
+        assert policy.flip == trial.params["group_flips"] and (policy.crop > 0) == trial.params["group_crop"]
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) >= 2  # the median pruner never stops its first trials (the two baselines among them)
     for trial in complete:
@@ -66,9 +70,13 @@ def test_trials_hold_intermediate_values_and_user_attributes(searched):
 def test_baselines_were_enqueued_once_and_ran_first(searched):
     trials = _study(searched).get_trials()
     baselines = {t.number: t.user_attrs.get("baseline") for t in trials if t.user_attrs.get("baseline")}
-    assert baselines == {0: "no_augmentation", 1: "randaugment_n2_m9", 2: "trivialaugment_wide"}
-    assert (trials[0].params["num_ops"], trials[1].params["num_ops"], trials[1].params["magnitude"]) == (0, 2, 9)
-    assert trials[2].params["augmentation"] == "trivialaugment" and "num_ops" not in trials[2].params
+    assert baselines == {0: "no_augmentation", 1: "standard", 2: "randaugment_n2_m9", 3: "trivialaugment_wide"}
+    groups = {n: {k[len("group_"):] for k, v in trials[n].params.items() if k.startswith("group_") and v}
+              for n in range(4)}
+    assert groups == {0: set(), 1: {"flips", "crop"}, 2: {"geometric", "colour", "histogram"},
+                      3: {"geometric", "colour", "histogram"}}
+    assert (trials[2].params["num_ops"], trials[2].params["magnitude"]) == (2, 9)
+    assert trials[3].params["augmentation"] == "trivialaugment" and "num_ops" not in trials[3].params
 
 
 def test_exported_json_reads_back_with_score_and_provenance(searched):
@@ -77,11 +85,12 @@ def test_exported_json_reads_back_with_score_and_provenance(searched):
     study = _study(searched)
     answer = best_trial(study)  # the rung's pick
     assert policy.score.value == pytest.approx(answer.value)
-    assert set(policy.score.baselines) == {"no_augmentation", "randaugment_n2_m9", "trivialaugment_wide"}
+    assert set(policy.score.baselines) == {"no_augmentation", "standard", "randaugment_n2_m9", "trivialaugment_wide"}
     # the verdict at the target budget replaced the proxy-budget final check
     assert policy.score.final_check is None
-    assert set(policy.score.verdict["table"]) == {"best", "no_augmentation", "randaugment_n2_m9",
-                                                  "trivialaugment_wide"}
+    assert set(policy.score.verdict["table"]) == {"best", "ablation", "no_augmentation", "standard",
+                                                  "randaugment_n2_m9", "trivialaugment_wide"}
+    assert policy.score.verdict["outcome"] == "no claim"  # --final-seeds 1: one seed claims nothing
     assert policy.provenance.study == "e2e" and policy.provenance.trial == answer.number
     assert policy.score.rung["value"] == study.user_attrs["rung"]["scores"][str(answer.number)]
     assert policy.provenance.dataset == "digits" and policy.provenance.budget["epochs"] == 2
@@ -92,7 +101,7 @@ def test_second_run_resumes_and_adds_trials_then_show_and_export(searched, capsy
     assert main(_run_args(searched, 3, "--no-final")) == 0
     trials = _study(searched).get_trials()
     assert len(_sampled(trials)) == 8 and len(trials) <= 10
-    assert sum(1 for t in trials if t.user_attrs.get("baseline")) == 3
+    assert sum(1 for t in trials if t.user_attrs.get("baseline")) == 4
     capsys.readouterr()
     storage = f"sqlite:///{searched}/e2e.db"
     assert main(["show", "--study", "e2e", "--storage", storage]) == 0
