@@ -34,9 +34,7 @@ __all__ = [
     "check_number_map",
     "check_scalar_map",
     "check_str_map",
-    "check_final_check",
-    "check_verdict",
-    "check_rung",
+    "ANY_KEY",
     "Rule",
     "COUNT",
     "SEED",
@@ -160,7 +158,7 @@ def check_optional_str(name: str, value: Any, *, error: type[Exception] = Policy
 
 def check_number_map(name: str, value: Any) -> dict[str, float | None]:
     """A mapping of names to finite numbers or null."""
-    mapping = check_mapping(name, value, allowed=_AnyKey())
+    mapping = check_mapping(name, value, allowed=ANY_KEY)
     return {
         key: None if item is None else check_number(f"{name}.{key}", item)
         for key, item in mapping.items()
@@ -169,7 +167,7 @@ def check_number_map(name: str, value: Any) -> dict[str, float | None]:
 
 def check_scalar_map(name: str, value: Any) -> dict[str, Any]:
     """A mapping of names to JSON scalars (string, finite number, bool, null)."""
-    mapping = check_mapping(name, value, allowed=_AnyKey())
+    mapping = check_mapping(name, value, allowed=ANY_KEY)
     for key, item in mapping.items():
         if item is None or isinstance(item, (str, bool)):
             continue
@@ -179,89 +177,11 @@ def check_scalar_map(name: str, value: Any) -> dict[str, Any]:
 
 def check_str_map(name: str, value: Any) -> dict[str, str]:
     """A mapping of names to strings."""
-    mapping = check_mapping(name, value, allowed=_AnyKey())
+    mapping = check_mapping(name, value, allowed=ANY_KEY)
     for key, item in mapping.items():
         if not isinstance(item, str):
             raise PolicyError(f"{name}.{key} should be a string, but got {show(item)}")
     return mapping
-
-
-def check_final_check(name: str, value: Any) -> dict[str, dict[str, Any]]:
-    """Per-policy test results: ``{label: {"mean": x, "std": y, "values": [...]}}``."""
-    mapping = check_mapping(name, value, allowed=_AnyKey())
-    out: dict[str, dict[str, Any]] = {}
-    for label, entry in mapping.items():
-        where = f"{name}.{label}"
-        entry = check_mapping(where, entry, allowed=("mean", "std", "values", "cached"), required=("mean", "std"))
-        values = entry.get("values", [])
-        if not isinstance(values, list):
-            raise PolicyError(f"{where}.values should be a list of numbers, but got {show(values)}")
-        out[label] = {
-            "mean": check_number(f"{where}.mean", entry["mean"]),
-            "std": check_number(f"{where}.std", entry["std"], low=0.0),
-            "values": [check_number(f"{where}.values", v) for v in values],
-            # how many of the runs were stored results, reused (verdicts since the paired seeds)
-            **({"cached": check_int(f"{where}.cached", entry["cached"], low=0)} if "cached" in entry else {}),
-        }
-    return out
-
-
-_COMPARISON_KEYS = ("difference", "spread", "beats", "line")
-# Since the paired, Student's t verdict: its bounds, seeds and outcome, and the augmentation's own gain.
-_BOUND_KEYS = ("lower", "upper", "seeds", "outcome")
-_VERDICT_KEYS = ("budget", "table", "best_baseline", *_COMPARISON_KEYS)
-_OUTCOMES = ("beats", "loses", "no clear difference", "no claim")
-
-
-def check_verdict(name: str, value: Any) -> dict[str, Any]:
-    """A target-budget verdict: its budget, a per-policy table as :func:`check_final_check`, and the line;
-    since the paired verdict also the bounds and the augmentation's own gain (``augmentation``)."""
-    mapping = check_mapping(name, value, allowed=(*_VERDICT_KEYS, *_BOUND_KEYS, "augmentation"),
-                            required=_VERDICT_KEYS)
-    out = {
-        "budget": check_scalar_map(f"{name}.budget", mapping["budget"]),
-        "table": check_final_check(f"{name}.table", mapping["table"]),
-        "best_baseline": check_str(f"{name}.best_baseline", mapping["best_baseline"]),
-        **_check_comparison(name, mapping),
-    }
-    if mapping.get("augmentation") is not None:
-        gain = check_mapping(f"{name}.augmentation", mapping["augmentation"],
-                             allowed=(*_COMPARISON_KEYS, *_BOUND_KEYS), required=_COMPARISON_KEYS)
-        out["augmentation"] = _check_comparison(f"{name}.augmentation", gain)
-    return out
-
-
-def _check_comparison(name: str, mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """A paired comparison's fields (see ``policysearch.search.paired``): the older ones always, the bounds if there."""
-    if not isinstance(mapping["beats"], bool):
-        raise PolicyError(f"{name}.beats should be true or false, but got {show(mapping['beats'])}")
-    out = {
-        "difference": check_number(f"{name}.difference", mapping["difference"]),
-        "spread": check_number(f"{name}.spread", mapping["spread"], low=0.0),
-        "beats": mapping["beats"],
-        "line": check_str(f"{name}.line", mapping["line"]),
-    }
-    for key in ("lower", "upper"):
-        if key in mapping:
-            out[key] = None if mapping[key] is None else check_number(f"{name}.{key}", mapping[key])
-    if "seeds" in mapping:
-        out["seeds"] = check_int(f"{name}.seeds", mapping["seeds"], low=1)
-    if "outcome" in mapping:
-        out["outcome"] = check_choice(f"{name}.outcome", mapping["outcome"], _OUTCOMES)
-    return out
-
-
-_RUNG_KEYS = ("budget", "value", "candidates")
-
-
-def check_rung(name: str, value: Any) -> dict[str, Any]:
-    """A promotion rung: its budget, the picked policy's value, and each candidate's value by trial."""
-    mapping = check_mapping(name, value, allowed=_RUNG_KEYS, required=_RUNG_KEYS)
-    return {
-        "budget": check_scalar_map(f"{name}.budget", mapping["budget"]),
-        "value": check_number(f"{name}.value", mapping["value"]),
-        "candidates": check_number_map(f"{name}.candidates", mapping["candidates"]),
-    }
 
 
 class _AnyKey:
@@ -275,6 +195,9 @@ class _AnyKey:
 
     def __len__(self) -> int:  # pragma: no cover
         return 0
+
+
+ANY_KEY = _AnyKey()  # ``allowed=ANY_KEY``: a mapping whose keys are free-form names (labels, trial numbers)
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from policysearch.policy.document import (
     Mixing,
     Policy,
     Provenance,
-    Score,
     Transfer,
 )
 from policysearch.policy.formats import EXPORT_FORMATS, ExportFormat, write_export
 from policysearch.policy.loading import SCHEMA_FILE, load_policy, policy_schema
+from policysearch.policy.score import Score
 
 __all__ = ["AUGMENTATION_KINDS", "FORMAT", "VERSION", "APPROACHES", "MIXING_KINDS", "INTERPOLATIONS", "Mixing", "Transfer",
            "Distillation", "Score", "Provenance", "Policy", "STANDARD_CROP_BIN", "load_policy", "policy_schema", "SCHEMA_FILE",

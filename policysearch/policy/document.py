@@ -34,6 +34,7 @@ from policysearch.augment.randaugment import RandAugment, as_generator
 from policysearch.augment.trivialaugment import TrivialAugmentWide
 from policysearch.errors import PolicyError
 from policysearch.policy import convert, formats, to_albumentations, to_kornia
+from policysearch.policy.score import Score
 
 __all__ = [
     "FORMAT",
@@ -117,38 +118,6 @@ class Distillation:
     def __post_init__(self) -> None:
         checks.check_number("distillation.temperature", self.temperature, low=0.0, low_open=True)
         checks.check_number("distillation.alpha", self.alpha, low=0.0, high=1.0)
-
-
-@dataclass(frozen=True)
-class Score:
-    """How the policy scored: the metric, its value and the baselines' values."""
-
-    metric: str = "val_accuracy"
-    value: float = 0.0
-    baselines: Mapping[str, float | None] = field(default_factory=dict, hash=False)
-    # Mean/spread on the held-out test split, per policy name (see export.py).
-    final_check: Mapping[str, Mapping[str, Any]] | None = field(default=None, hash=False)
-    # The target-budget verdict: its budget, the per-policy table, the line (see search/verdict.py).
-    verdict: Mapping[str, Any] | None = field(default=None, hash=False)
-    # The promotion rung that picked this policy: its budget, the pick's value, every candidate's.
-    rung: Mapping[str, Any] | None = field(default=None, hash=False)
-
-    def __post_init__(self) -> None:
-        checks.check_str("score.metric", self.metric)
-        checks.check_number("score.value", self.value)
-        object.__setattr__(
-            self, "baselines", checks.check_number_map("score.baselines", self.baselines)
-        )
-        if self.final_check is not None:
-            object.__setattr__(
-                self,
-                "final_check",
-                checks.check_final_check("score.final_check", self.final_check),
-            )
-        if self.verdict is not None:
-            object.__setattr__(self, "verdict", checks.check_verdict("score.verdict", self.verdict))
-        if self.rung is not None:
-            object.__setattr__(self, "rung", checks.check_rung("score.rung", self.rung))
 
 
 @dataclass(frozen=True)
