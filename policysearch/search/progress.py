@@ -58,8 +58,8 @@ class Progress:
         >>> out = io.StringIO()
         >>> budgeted = Progress(5, None, out, deadline=100.0, clock=lambda: float(next(ticks)))
         >>> study.optimize(lambda t: 0.5, n_trials=1, callbacks=[budgeted])
-        >>> out.getvalue().split(" | ")[-1]
-        '1m30s of the budget left\n'
+        >>> out.getvalue().strip().split(" | ")[-1]
+        '1m30s of the budget left'
     """
 
     def __init__(self, total: int, timeout: float | None, stream: TextIO, label: str = "", *,

@@ -5,6 +5,11 @@ Data flows one way: storage (open or resume the study) -> data (loaded once)
 trained again nearer the target; its best is the answer) -> the verdict at the
 target budget on the test split -> export.
 
+With a time budget (``config.budget``), a calibration and the plan
+(:mod:`.budget`, :mod:`.plan`) come before the study is opened: a budget too
+small fails there, with nothing written; otherwise the plan is printed and
+sets the trials, the trial phase's timeout and the rung.
+
 Example:
     >>> import io
     >>> from dataclasses import replace
@@ -18,19 +23,22 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 import optuna
 
 from policysearch.data import Source, load_source
 from policysearch.errors import ConfigError
 from policysearch.search.artifacts import save_verdict_note
+from policysearch.search.budget import apply_plan, plan_budget, rung_after_trials
 from policysearch.search.config import RunConfig
 from policysearch.search.export import baseline_values, best_trial, export_study, search_image_epochs, trial_policy
 from policysearch.search.inputs import load_splits, load_teaching, make_model_factory, target_spec
 from policysearch.search.objective import teaching_for
 from policysearch.search.optimize import optimize
+from policysearch.search.plan import Plan, make_plan
 from policysearch.search.progress import Progress
 from policysearch.search.promotion import clear_rung, promote, run_ablation
 from policysearch.search.storage import make_storage, open_study, settled_config
@@ -53,9 +61,11 @@ class SearchOutcome:
     policy_path: Path
     seconds: float
     image_epochs: int  # what the search cost in training images seen: trials (pruned ones their part) and rung
+    plan: Plan | None = None  # the plan the run followed (with a budget)
 
 
-def run_search(config: RunConfig, stream: TextIO | None = None, *, source: Source | None = None) -> SearchOutcome:
+def run_search(config: RunConfig, stream: TextIO | None = None, *, source: Source | None = None,
+               clock: Callable[[], float] = time.perf_counter) -> SearchOutcome:
     """Run (or resume) the study described by ``config`` and export its best policy.
 
     With ``config.jobs > 1`` (or GPUs chosen with ``config.devices``) the
@@ -63,9 +73,10 @@ def run_search(config: RunConfig, stream: TextIO | None = None, *, source: Sourc
     the export run here once they are done. ``source`` searches a dataset
     already in memory (say :func:`policysearch.data.from_arrays`) instead of
     ``config.dataset``, whose name it takes; it runs in this process only.
+    ``clock`` times the run and its budget (tests pass a fake one).
     """
     stream = stream or sys.stderr  # looked up per call, not at import: callers may swap sys.stderr
-    start = time.perf_counter()
+    start = clock()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what failed
     # Data and model first: a bad dataset or backbone fails before the study
     # is created or touched.
@@ -76,21 +87,37 @@ def run_search(config: RunConfig, stream: TextIO | None = None, *, source: Sourc
     factory = make_model_factory(config, splits.num_classes)
     teaching = load_teaching(config, splits)
     check_gpus(config)
+    # With a budget: calibrate and plan before the study is opened (a budget too small writes nothing).
+    plan = plan_budget(config, source, splits, factory, teaching, clock=clock, start=start) if config.budget else None
     study = open_study(config)
-    config = settled_config(config, study)
-    finished = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
-    print(f"study {study.study_name!r}: {finished} trials finished so far; running {config.trials} more "
+    config, plan = _settle(config, study, plan, clock() - start)
+    own = config  # the run's settings before the plan: the rung is sized again from them after the trials
+    deadline = None if plan is None else start + plan.budget
+    if plan is not None:
+        began = datetime.now() - timedelta(seconds=clock() - start)
+        print("\n".join(plan.lines(config, began)), file=stream, flush=True)
+        config = apply_plan(config, plan)
+    finished = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    phase_start = clock()
+    print(f"study {study.study_name!r}: {len(finished)} trials finished so far; running {config.trials} more "
           f"({config.dataset}, {config.model}, {config.train_size}/{config.val_size} train/val images, "
           f"{config.proxy_epochs} epochs{f', {config.jobs} workers' if config.jobs > 1 else ''})",
           file=stream, flush=True)
     if config.jobs > 1 or config.devices:  # a chosen GPU is given to a worker process, even one
         run_workers(config, stream)
     else:
-        optimize(study, config, splits, factory, Progress(config.trials, config.timeout, stream), config.trials,
+        optimize(study, config, splits, factory,
+                 Progress(config.trials, config.timeout, stream, deadline=deadline, clock=clock), config.trials,
                  teaching)
+    if plan is not None:
+        plan, line = rung_after_trials(study, own, plan, before=finished, seconds=clock() - phase_start,
+                                       left=start + plan.budget - clock())
+        print(line, file=stream, flush=True)
+        config = apply_plan(config, plan)
     if config.rung_candidates > 0:
-        ablation = run_ablation(study, config, lambda n: optimize(study, config, splits, factory,
-                                                                  Progress(n, None, stream, "ablation "), n, teaching))
+        ablation = run_ablation(study, config, lambda n: optimize(
+            study, config, splits, factory, Progress(n, None, stream, "ablation ", deadline=deadline, clock=clock),
+            n, teaching))
         promote(study, config, source, factory, teaching, stream, ablation, avoid=splits.val)
     else:
         clear_rung(study)  # a pick made by an earlier run's rung is not this run's answer
@@ -98,7 +125,17 @@ def run_search(config: RunConfig, stream: TextIO | None = None, *, source: Sourc
     path = export_study(study, output_dir=config.output_dir)
     trial = best_trial(study)
     return SearchOutcome(study.study_name, float(trial.value), trial.number, baseline_values(study),
-                         verdict, path, time.perf_counter() - start, search_image_epochs(study))
+                         verdict, path, clock() - start, search_image_epochs(study), plan)
+
+
+def _settle(config: RunConfig, study: Any, plan: Plan | None, spent: float) -> tuple[RunConfig, Plan | None]:
+    """``config`` as the study runs it, and the plan made again if that changed what a trial or the rung costs
+    (a study made by an earlier release keeps its defaults): the same rates and facts, the time spent so far."""
+    settled = settled_config(config, study)
+    if plan is None or settled == config:
+        return settled, plan
+    return settled, make_plan(settled, plan.rates, plan.target_rates, budget=plan.budget, spent=spent,
+                              facts=plan.facts)
 
 
 def _in_memory(config: RunConfig, source: Source) -> RunConfig:
