@@ -7,6 +7,10 @@ the search's factory (the backbone loaded once, a fresh copy per trial). The
 compute floor: the same model doing the same optimizer steps (AdamW, cosine
 schedule) and the same validation forward passes, all on float tensors made
 before the clock starts: no augmentation, no data handling, no bookkeeping.
+The floor computes the fastest correct way this hardware allows, as the rule
+in ``policysearch.training.devices`` chooses it (memory format, autocast
+precision for training and for evaluation; ``bench/train_speed.py`` measures
+the alternatives), so the ratio also shows any speed the loop leaves unused.
 The ratio proxy / floor is the price of everything that is not compute;
 target: at most 1.05 on the CPU. For comparison with earlier figures it also
 prints the ratio against the optimizer steps alone (validation then counts as
@@ -30,6 +34,7 @@ from policysearch.data import load_source, make_splits
 from policysearch.models import model_factory
 from policysearch.training import (TrainConfig, build_optimizer, proxy_finetune, set_train_mode, start_session,
                                   to_float_batch)
+from policysearch.training.devices import autocast, recipe
 
 MODEL, IMAGE_SIZE = "efficientnet-lite0", 32
 TRAIN_SIZE, VAL_SIZE, EPOCHS, BATCH = 1000, 200, 3, 64
@@ -42,7 +47,8 @@ class Floor:
     def __init__(self, policy: Policy, factory, splits, device: torch.device, epochs: int = EPOCHS,
                  eval_batch: int = TrainConfig().eval_batch_size) -> None:
         torch.manual_seed(0)
-        self.model = factory().to(device, memory_format=torch.channels_last)  # as the proxy runs it
+        self.model = factory().to(device, memory_format=recipe(device).memory_format)  # the rule's layout
+        self.device = device
         self.optimizer = build_optimizer(self.model, policy)
         self.steps = epochs * math.ceil(TRAIN_SIZE / BATCH)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.steps)
@@ -58,7 +64,9 @@ class Floor:
     def train_epoch(self) -> None:
         set_train_mode(self.model, self.approach)  # the same layers train as in the proxy
         for x, y in self.batches:
-            loss = F.cross_entropy(self.model(x), y)
+            with autocast(self.device, purpose="train"):  # the rule's training precision
+                logits = self.model(x)
+            loss = F.cross_entropy(logits.float(), y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -69,7 +77,8 @@ class Floor:
     def validate(self) -> None:
         self.model.eval()
         for x in self.val:
-            self.model(x).argmax(1).sum().item()  # the proxy reads its counts back, so the floor does too
+            with autocast(self.device, purpose="eval"):  # the rule's evaluation precision
+                self.model(x).argmax(1).sum().item()  # the proxy reads its counts back, so the floor does too
 
 
 def floor_seconds(policy: Policy, factory, splits, device: torch.device, epochs: int = EPOCHS) -> float:
@@ -122,6 +131,7 @@ def main() -> None:
     print(f"{MODEL} {IMAGE_SIZE}x{IMAGE_SIZE}, {TRAIN_SIZE} train / {VAL_SIZE} val images, "
           f"{EPOCHS} epochs, batch {BATCH}, N=2 M=9, {torch.get_num_threads()} threads, "
           f"{args.repeats} interleaved runs (medians)")
+    print(f"  floor and proxy compute as the rule chooses here: {recipe(device)}")
     print(f"  optimizer steps on pre-made tensors:                 {median['steps']:7.2f} s")
     print(f"  validation passes on pre-made tensors ({EPOCHS} x {VAL_SIZE}):   {median['validation']:7.2f} s")
     print(f"  proxy fine-tune (model copy, augment, batches, val): {median['proxy']:7.2f} s")
