@@ -94,7 +94,7 @@ def _score(model: torch.nn.Module, batches: Iterator[tuple[torch.Tensor, torch.T
     hits: list[torch.Tensor] = []
     try:
         for x, y in batches:
-            with autocast(device):
+            with autocast(device, purpose="eval"):
                 logits = model(x)
             losses.append(F.cross_entropy(logits.float(), y, reduction="sum"))
             hits.append((logits.argmax(1) == y).sum())
@@ -162,7 +162,7 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedu
     set_train_mode(model, approach)
     running = _RunningLoss(check_every or (1 if device.type == "cpu" else LOSS_CHECK_STEPS))
     for x, y in batches:
-        with autocast(device):
+        with autocast(device, purpose="train"):
             logits = model(x)
         loss = F.cross_entropy(logits.float(), y) if teaching is None else teaching.loss(logits, x, y)
         if running.add(loss, len(y)):
