@@ -1,4 +1,5 @@
-"""The search: configuration, the space (the only ``trial.suggest_*``), the objective, study storage,
+"""The search: configuration, the space (the only ``trial.suggest_*``), the objective, study storage
+and what a study stores (:mod:`.schema`, the only reader and writer of study and trial attributes),
 workers, the promotion rung, the target-budget verdict and export. The only layer that knows Optuna.
 
 Example:

@@ -119,8 +119,9 @@ def with_previews(objective: Callable[[Any], float], folder: str | Path, images:
 
     Example:
         >>> from policysearch.policy import Policy
+        >>> from policysearch.search.schema import write_trial_policy
         >>> def objective(trial):
-        ...     trial.set_user_attr("policy", Policy(num_ops=1, magnitude=5).to_json())
+        ...     write_trial_policy(trial, Policy(num_ops=1, magnitude=5).to_json())
         ...     return 0.5
         >>> study = optuna.create_study()
         >>> study.optimize(with_previews(objective, tempfile.mkdtemp(), [np.zeros((8, 8), np.uint8)]), n_trials=1)

@@ -30,6 +30,7 @@ from policysearch.models import model_factory
 from policysearch.search.config import RunConfig, format_duration
 from policysearch.search.inputs import target_spec, train_config
 from policysearch.search.plan import Facts, Plan, Rates, make_plan, replan_rung, trial_estimate
+from policysearch.search.schema import trial_epochs_run
 from policysearch.search.space import baseline_params
 from policysearch.search.storage import make_storage
 from policysearch.search.target_results import RESULTS_STUDY, TargetResults, result_key
@@ -124,7 +125,7 @@ def rung_after_trials(study: Any, config: RunConfig, plan: Plan, *, before: Coll
     expected of the epochs its trials ran (pruned ones ran fewer).
     """
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.number not in before]
-    expected = sum(trial_estimate(config, plan.rates, int(t.user_attrs.get("epochs_run") or 0)) for t in trials)
+    expected = sum(trial_estimate(config, plan.rates, trial_epochs_run(t)) for t in trials)
     pace = seconds / expected if expected > 0 else 1.0
     plan = replan_rung(config, plan, pace=pace, left=left)
     rung = (f"{plan.rung_candidates} candidates, {plan.rung.trainings} trainings" if plan.rung_candidates else "none")

@@ -21,6 +21,17 @@ import optuna
 from policysearch import __version__
 from policysearch.errors import StorageError
 from policysearch.policy import EXPORT_FORMATS, Policy, Provenance, Score, load_policy, write_export
+from policysearch.search.schema import (
+    StoredResult,
+    baseline_name,
+    read_final_check,
+    read_identity,
+    read_rung,
+    read_settings,
+    read_verdict,
+    trial_epochs_run,
+    trial_policy_document,
+)
 from policysearch.search.space import BASELINES
 from policysearch.search.storage import redact
 
@@ -39,7 +50,7 @@ def best_trial(study: Any) -> Any:
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise StorageError(f"study {study.study_name!r} has no completed trial yet")
-    picked = (study.user_attrs.get("rung") or {}).get("pick")
+    picked = read_rung(study).pick
     chosen = next((t for t in complete if t.number == picked), None)
     return chosen or best_proxy_trial(complete)
 
@@ -50,8 +61,8 @@ def best_proxy_trial(complete: list[Any]) -> Any:
 
 
 def trial_policy(trial: Any) -> Policy:
-    """The policy a trial evaluated (stored as its ``policy`` user attribute)."""
-    document = trial.user_attrs.get("policy")
+    """The policy a trial evaluated (stored with the trial, see :func:`.schema.trial_policy_document`)."""
+    document = trial_policy_document(trial)
     if document is None:
         raise StorageError(f"trial {trial.number} has no stored policy")
     return load_policy(document)
@@ -62,7 +73,7 @@ def baseline_trials(study: Any) -> dict[str, Any]:
 
     out = {}
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        name = trial.user_attrs.get("baseline")
+        name = baseline_name(trial)
         if name and name not in out:
             out[name] = trial
     return out
@@ -74,48 +85,48 @@ def baseline_values(study: Any) -> dict[str, float | None]:
     A study has the baselines its version enqueued: older ones have no TrivialAugment baseline.
     """
     done = baseline_trials(study)
-    enqueued = {t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False)}
+    enqueued = {baseline_name(t) for t in study.get_trials(deepcopy=False)}
     return {name: (done[name].value if name in done else None) for name in BASELINES if name in enqueued}
 
 
 def current_final_check(study: Any) -> dict[str, Any] | None:
     """The stored final check (an earlier version's, at the proxy budget), if made for the current best trial."""
-    return _for_current_best(study, "final_check")
+    return _for_current_best(study, read_final_check(study))
 
 
 def current_verdict(study: Any) -> dict[str, Any] | None:
     """The stored target-budget verdict, if it was made for the current best trial."""
-    return _for_current_best(study, "verdict")
+    return _for_current_best(study, read_verdict(study))
 
 
-def _for_current_best(study: Any, name: str) -> dict[str, Any] | None:
-    """Study attribute ``name`` when ``<name>_trial`` says it was made for today's best trial."""
-    value = study.user_attrs.get(name)
+def _for_current_best(study: Any, stored: StoredResult | None) -> dict[str, Any] | None:
+    """The stored result's value when it was made for today's best trial."""
+    if stored is None:
+        return None
     try:
         current = best_trial(study).number
     except StorageError:
         return None
-    return value if value and study.user_attrs.get(f"{name}_trial") == current else None
+    return stored.for_trial(current)
 
 
 def search_image_epochs(study: Any) -> int:
     """What the search cost: training images times epochs run (every seed's), summed over trials,
     plus each promotion-rung training."""
-    settings = study.user_attrs.get("settings", {})
+    settings = read_settings(study) or {}
     per_epoch = int(settings.get("train_size", 0))
-    trials = sum(int(t.user_attrs.get("epochs_run", 0)) * per_epoch for t in study.get_trials(deepcopy=False))
-    return trials + int((study.user_attrs.get("rung") or {}).get("image_epochs", 0))
+    trials = sum(trial_epochs_run(t) * per_epoch for t in study.get_trials(deepcopy=False))
+    return trials + read_rung(study).image_epochs
 
 
 def current_rung(study: Any) -> dict[str, Any] | None:
     """The promotion rung as the policy JSON's score carries it: budget, the pick's value, every candidate."""
-    rung = study.user_attrs.get("rung")
-    if not rung or rung.get("pick") is None:
+    rung = read_rung(study)
+    if rung.pick is None:
         return None
-    scores = rung["scores"]
-    return {"budget": rung["budget"], "value": scores[str(rung["pick"])],
-            # a rung stored before candidates were listed shows every score it kept
-            "candidates": {f"#{number}": scores[str(number)] for number in rung.get("candidates", scores)}}
+    # a rung stored before candidates were listed shows every score it kept
+    return {"budget": dict(rung.budget or {}), "value": rung.scores[rung.pick],
+            "candidates": {f"#{number}": rung.scores[number] for number in rung.listed}}
 
 
 def _versions() -> dict[str, str]:
@@ -135,7 +146,7 @@ def _versions() -> dict[str, str]:
 def best_policy(study: Any) -> Policy:
     """The best trial's policy with its score (baselines, final check) and provenance."""
     trial = best_trial(study)
-    settings = study.user_attrs.get("settings", {})
+    settings = read_settings(study) or {}
     score = Score(
         metric="val_accuracy",
         value=float(trial.value),
@@ -146,7 +157,7 @@ def best_policy(study: Any) -> Policy:
     )
     provenance = Provenance(
         study=study.study_name,
-        storage=redact(str(study.user_attrs.get("storage", ""))) or None,
+        storage=redact(str(read_identity(study).storage or "")) or None,
         trial=trial.number,
         dataset=settings.get("dataset"),
         model=settings.get("model"),

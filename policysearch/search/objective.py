@@ -8,10 +8,12 @@ policy JSON, seconds spent, epochs run, the device, and per-seed accuracies.
 
 Example:
     >>> import optuna
+    >>> from policysearch.search.schema import trial_policy_document
     >>> study = optuna.create_study(direction="maximize")
     >>> objective = Objective(SearchSpace(), tiny_splits(), tiny_factory(), TrainConfig(epochs=1, device="cpu"))
     >>> study.optimize(objective, n_trials=2)
-    >>> {"augmentation", "approach", "head_lr"} <= set(study.trials[0].params), "policy" in study.trials[0].user_attrs
+    >>> trial = study.trials[0]
+    >>> {"augmentation", "approach", "head_lr"} <= set(trial.params), trial_policy_document(trial) is not None
     (True, True)
 """
 
@@ -20,19 +22,27 @@ from __future__ import annotations
 import functools
 import statistics
 import time
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Callable
 
 import optuna
 
 from policysearch.augment.groups import is_grey
 from policysearch.search.orphans import record_owner
+from policysearch.search.schema import (
+    ABLATION_OF,
+    Placement,
+    TrialCost,
+    ablated_trial,
+    set_trial_cost,
+    set_trial_failure,
+    set_trial_placement,
+    write_trial_policy,
+)
 from policysearch.search.space import SearchSpace
 from policysearch.training import TrainConfig, proxy_finetune
 
-__all__ = ["Objective", "teaching_for", "ABLATION_OF"]
-
-ABLATION_OF = "ablation_of"  # user attribute of a trial the rung enqueued: the trial it ablates
+__all__ = ["Objective", "teaching_for", "ABLATION_OF"]  # ABLATION_OF: kept here for earlier importers
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,7 @@ class Objective:
     proxy: TrainConfig
     seeds: int = 1
     teaching: Any = None  # a policysearch.distill.Teaching: trials then train students of it
-    where: Mapping[str, Any] = field(default_factory=dict)  # worker index, GPU: stored on every trial
+    where: Placement | None = None  # the worker process and its GPU: stored on every trial
 
     @functools.cached_property
     def grey(self) -> bool:
@@ -56,9 +66,9 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         record_owner(trial)  # first: a kill from here on is recognised at the next resume
         policy = self.space.suggest(trial, distill=self.teaching is not None, grey=self.grey)
-        trial.set_user_attr("policy", policy.to_json())
-        for key, value in self.where.items():
-            trial.set_user_attr(key, value)
+        write_trial_policy(trial, policy.to_json())
+        if self.where is not None:
+            set_trial_placement(trial, self.where)
         start = time.perf_counter()
         accuracies: list[float] = []
         done: dict[str, Any] = {"epochs": 0, "device": None}
@@ -68,14 +78,12 @@ class Objective:
         except optuna.TrialPruned:  # pruning is not a failure (a divergence stored its reason already)
             raise
         except Exception as exc:  # the study fails this trial and carries on; say why
-            trial.set_user_attr("failure", f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500])
+            set_trial_failure(trial, f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500])
             _release_device_memory(exc)
             raise
         finally:  # pruned, diverged or failed trials keep their cost too
-            trial.set_user_attr("seconds", round(time.perf_counter() - start, 3))
-            trial.set_user_attr("epochs_run", done["epochs"])
-            trial.set_user_attr("device", done["device"])
-            trial.set_user_attr("seed_accuracies", accuracies)
+            set_trial_cost(trial, TrialCost(round(time.perf_counter() - start, 3), done["epochs"], done["device"],
+                                            tuple(accuracies)))
         return statistics.fmean(accuracies)
 
     def _one_seed(self, trial: optuna.Trial, policy: Any, k: int, done: dict[str, Any]) -> float:
@@ -85,7 +93,7 @@ class Objective:
                 return
             trial.report(accuracy, step=epoch)
             # A trial the promotion rung asked for runs to the end: its proxy score only ranks it.
-            if ABLATION_OF not in trial.user_attrs and trial.should_prune():
+            if ablated_trial(trial) is None and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch} at val accuracy {accuracy:.4f}")
 
         config = replace(self.proxy, seed=self.proxy.seed + k)
@@ -94,7 +102,7 @@ class Objective:
         done["device"] = result.device
         if result.status != "ok" or result.val_accuracy is None:
             done["epochs"] += 1  # the epoch that diverged was spent too
-            trial.set_user_attr("failure", result.reason)
+            set_trial_failure(trial, result.reason)
             raise optuna.TrialPruned(f"diverged: {result.reason}")
         return result.val_accuracy
 

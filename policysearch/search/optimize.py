@@ -12,25 +12,26 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from policysearch.search.artifacts import artifact_dir, preview_images, with_previews
 from policysearch.search.config import RunConfig
 from policysearch.search.inputs import train_config
 from policysearch.search.objective import Objective
+from policysearch.search.schema import Placement
 
 __all__ = ["optimize"]
 
 
 def optimize(study: Any, config: RunConfig, splits: Any, factory: Callable[[], Any],
              progress: Callable[[Any, Any], None], n_trials: int, teaching: Any = None,
-             where: Mapping[str, Any] | None = None) -> None:
+             where: Placement | None = None) -> None:
     """``n_trials`` trials of the objective in this process (students of ``teaching``, if given).
 
     ``where`` (say, the worker and its GPU) is stored on every trial this process runs.
     """
     objective = Objective(config.space, splits, factory, train_config(config), seeds=config.seeds, teaching=teaching,
-                          where=dict(where or {}))
+                          where=where)
     # Each completed trial leaves a preview of its policy on real validation images for the dashboard.
     previews = preview_images(splits.val.images, splits.val.labels)
     objective = with_previews(objective, artifact_dir(config.storage_url, config.output_dir), previews)

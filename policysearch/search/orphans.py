@@ -17,7 +17,7 @@ two apart, so a trial just claimed by a live worker is never failed.
 Example:
     >>> study = optuna.create_study()
     >>> trial = study.ask(); record_owner(trial)
-    >>> trial.user_attrs["pid"] == os.getpid(), fail_orphans(study)
+    >>> read_owner(trial).pid == os.getpid(), fail_orphans(study)
     (True, [])
 """
 
@@ -31,14 +31,14 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from policysearch.search.schema import Owner, read_owner, store_trial_failure, write_owner
+
 __all__ = ["record_owner", "fail_orphans", "process_alive"]
 
 
 def record_owner(trial: Any) -> None:
     """Store on ``trial`` the host and process running it, and when this run of it started."""
-    trial.set_user_attr("host", socket.gethostname())
-    trial.set_user_attr("pid", os.getpid())
-    trial.set_user_attr("started", _started(trial))
+    write_owner(trial, Owner(socket.gethostname(), os.getpid(), _started(trial)))
 
 
 def _started(trial: Any) -> str | None:
@@ -71,14 +71,15 @@ def fail_orphans(study: Any) -> list[int]:
     storage = study._storage
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        host, pid = trial.user_attrs.get("host"), trial.user_attrs.get("pid")
-        if host != here or type(pid) is not int or trial.user_attrs.get("started") != _started(trial):
+        owner = read_owner(trial)
+        pid = owner.pid
+        if owner.host != here or type(pid) is not int or owner.started != _started(trial):
             continue  # another host's, or not yet recorded by the process now running it
         if process_alive(pid):
             continue
         try:  # the reason first: a finished trial takes no more attributes
-            storage.set_trial_user_attr(trial._trial_id, "failure", f"its process {pid} on {here} was gone "
-                                        "when the study was resumed (killed)")
+            store_trial_failure(storage, trial._trial_id, f"its process {pid} on {here} was gone "
+                                "when the study was resumed (killed)")
             if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
                 failed.append(trial)
         except optuna.exceptions.UpdateFinishedTrialError:

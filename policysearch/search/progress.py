@@ -36,6 +36,8 @@ from typing import Any, Callable, TextIO
 
 import optuna
 
+from policysearch.search.schema import baseline_name, trial_failure
+
 __all__ = ["Progress"]
 
 _COMPLETE = optuna.trial.TrialState.COMPLETE
@@ -84,7 +86,7 @@ class Progress:
             left = min(left, max(self.timeout - elapsed, 0.0))
         state = trial.state.name.lower()
         value = f" {trial.value:.4f}" if trial.value is not None else ""
-        label = trial.user_attrs.get("baseline") or trial.user_attrs.get("failure")
+        label = baseline_name(trial) or trial_failure(trial)
         best = "no best yet" if self._best is None else f"best {self._best.value:.4f} (#{self._best.number})"
         print(
             f"{self.label}[{self.done:>3}/{self.total}] trial #{trial.number} {state}{value}"

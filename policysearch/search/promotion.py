@@ -9,7 +9,7 @@ finding, and ours: TrivialAugmentWide led no augmentation by 0.7 points at
 1,000 images and trailed it by 0.7 at 5,000); the ablation lets the rung, nearer
 the target, decide whether the leader's augmentation holds.
 
-The rung's result lives in the study's ``rung`` user attribute: its budget,
+The rung's result is stored in the study (:class:`.schema.StoredRung`): its budget,
 each candidate's validation accuracy by trial number, and the pick, which
 :func:`policysearch.search.export.best_trial` returns from then on. A resumed
 study runs the rung again over its new leaders, reusing the scores of
@@ -23,8 +23,8 @@ Example:
     >>> config = replace(tiny_config(), study="doctest-rung", trials=3, final=False, rung_candidates=2,
     ...                  rung_train_size=100, rung_val_size=50)
     >>> outcome = run_search(config, io.StringIO())
-    >>> rung = load_existing_study("doctest-rung", config.storage_url).user_attrs["rung"]
-    >>> len(rung["scores"]), rung["pick"] == outcome.best_trial
+    >>> rung = read_rung(load_existing_study("doctest-rung", config.storage_url))
+    >>> len(rung.scores), rung.pick == outcome.best_trial
     (2, True)
 """
 
@@ -40,8 +40,9 @@ from policysearch.data import Source, load_source
 from policysearch.search.config import RunConfig
 from policysearch.search.export import best_proxy_trial, trial_policy
 from policysearch.search.inputs import train_config
-from policysearch.search.objective import ABLATION_OF, teaching_for
+from policysearch.search.objective import teaching_for
 from policysearch.search.rung import RungBudget, pick, rung_splits, score_candidates
+from policysearch.search.schema import StoredRung, ablated_trial, enqueue_ablation, read_rung, write_rung
 from policysearch.search.space import SearchSpace
 
 __all__ = ["promote", "rung_candidates", "ablation_params", "run_ablation", "clear_rung"]
@@ -91,9 +92,9 @@ def run_ablation(study: Any, config: RunConfig, run_trials: Callable[[int], None
         if trial.params == params and trial.state == optuna.trial.TrialState.COMPLETE:
             return trial.number
     waiting = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
-    study.enqueue_trial(params, user_attrs={ABLATION_OF: leader}, skip_if_exists=False)
+    enqueue_ablation(study, leader, params)
     run_trials(waiting + 1)
-    done = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(ABLATION_OF) == leader
+    done = [t for t in study.get_trials(deepcopy=False) if ablated_trial(t) == leader
             and t.state == optuna.trial.TrialState.COMPLETE]
     return done[-1].number if done else None
 
@@ -116,12 +117,11 @@ def promote(study: Any, config: RunConfig, source: Source | None, factory: Calla
     data = rung_splits(source, RungBudget(*config.rung_budget), seed=config.seed, avoid=avoid)
     # what the pool allowed
     budget = RungBudget(min(config.rung_budget[0], len(data.train)), len(data.val), config.target_epochs)
-    stored = study.user_attrs.get("rung") or {}
+    stored = read_rung(study)
     # Values are reused from a rung of the same budget that kept them per seed (older rungs kept one score);
     # more seeds than it ran add to them.
-    earlier = {k: v for k, v in (stored.get("budget") or {}).items() if k != "seeds"}
-    known = ({int(n): list(v) for n, v in stored.get("values", {}).items()}
-             if earlier == budget.describe() else {})
+    earlier = {k: v for k, v in (stored.budget or {}).items() if k != "seeds"}
+    known = {n: list(v) for n, v in stored.values.items()} if earlier == budget.describe() else {}
     values = score_candidates(candidates, data, factory, budget, train_config(config), seeds=config.rung_seeds,
                               known=known, progress=lambda m: print(f"      {m}", file=stream, flush=True),
                               teaching_for=(lambda p: teaching_for(teaching, p)) if teaching is not None else None)
@@ -129,13 +129,12 @@ def promote(study: Any, config: RunConfig, source: Source | None, factory: Calla
     scores = {n: statistics.fmean(v[:config.rung_seeds]) for n, v in values.items()}
     proxy = {t.number: t.value for t in study.get_trials(deepcopy=False) if t.value is not None}
     chosen = pick({n: scores[n] for n in candidates}, proxy)
-    study.set_user_attr("rung", {
-        "budget": {**budget.describe(), "seeds": config.rung_seeds},
-        "scores": {str(n): v for n, v in scores.items()}, "values": {str(n): v for n, v in values.items()},
-        "candidates": sorted(candidates), "pick": chosen,
+    write_rung(study, StoredRung(
+        budget={**budget.describe(), "seeds": config.rung_seeds}, scores=scores, values=values,
+        candidates=tuple(sorted(candidates)), pick=chosen,
         # every rung training this study paid for, at any budget: part of the search's cost
-        "image_epochs": int(stored.get("image_epochs", 0)) + trained * budget.image_epochs,
-    })
+        image_epochs=stored.image_epochs + trained * budget.image_epochs,
+    ))
     ranked = ", ".join(f"#{n} {scores[n]:.4f}" for n in sorted(candidates, key=lambda n: -scores[n]))
     print(f"rung ({budget.train_size} images x {budget.epochs} epochs, {config.rung_seeds} seeds, {budget.val_size} "
           f"validation images): {ranked}; the answer is trial #{chosen}", file=stream, flush=True)
@@ -143,6 +142,6 @@ def promote(study: Any, config: RunConfig, source: Source | None, factory: Calla
 
 def clear_rung(study: Any) -> None:
     """Forget a stored rung pick (its cost stays counted): the best proxy value is the answer again."""
-    stored = study.user_attrs.get("rung")
-    if stored and stored.get("pick") is not None:
-        study.set_user_attr("rung", {"image_epochs": int(stored.get("image_epochs", 0)), "pick": None})
+    stored = read_rung(study)
+    if stored.pick is not None:
+        write_rung(study, stored.cleared())

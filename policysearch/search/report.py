@@ -29,6 +29,7 @@ from policysearch.search.export import (
     trial_policy,
 )
 from policysearch.search.plots import PLOTS, write_plots
+from policysearch.search.schema import baseline_name, read_identity, trial_policy_document
 from policysearch.search.storage import redact
 from policysearch.search.verdict import format_table
 
@@ -42,9 +43,10 @@ def describe_study(study: Any) -> str:
     trials = study.get_trials(deepcopy=False)
     counts = Counter(t.state.name.lower() for t in trials)
     states = ", ".join(f"{s} {counts.get(s, 0)}" for s in ("complete", "pruned", "fail", "running", "waiting"))
+    identity = read_identity(study)
     lines = [
-        f"study {study.study_name!r} in {redact(str(study.user_attrs.get('storage', '?')))}",
-        f"dataset {study.user_attrs.get('dataset', '?')}, model {study.user_attrs.get('model', '?')}",
+        f"study {study.study_name!r} in {redact(str(_known(identity.storage)))}",
+        f"dataset {_known(identity.dataset)}, model {_known(identity.model)}",
         f"trials: {len(trials)} ({states.replace('fail ', 'failed ')})",
     ]
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -95,6 +97,10 @@ def _verdict_markdown(study: Any) -> list[str]:
     return [found[0], "", "```", *(line.strip() for line in found[1:]), "```"]
 
 
+def _known(value: Any) -> Any:
+    return "?" if value is None else value
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
@@ -131,7 +137,7 @@ def summary_markdown(study: Any, plots: Mapping[str, Path | str] | None = None) 
         # The search's answer, as `show` and `export` name it: the rung's pick when the study ran a
         # rung (the verdict below was measured for it), else the best proxy value.
         best = best_trial(study)
-        baseline = best.user_attrs.get("baseline")
+        baseline = baseline_name(best)
         rung = _rung_lines(study)
         lines += ["", f"## Best trial: #{best.number}", "",
                   f"Validation accuracy {best.value:.4f} at the proxy"
@@ -139,7 +145,7 @@ def summary_markdown(study: Any, plots: Mapping[str, Path | str] | None = None) 
                   *(["", f"The promotion {rung[0]}."] if rung else []),
                   "", "| parameter | value |", "| --- | --- |",
                   *(f"| `{k}` | {_fmt(v)} |" for k, v in best.params.items()), ""]
-        if best.user_attrs.get("policy") is not None:
+        if trial_policy_document(best) is not None:
             lines += ["Its policy:", "", "```json", json.dumps(trial_policy(best).to_json(), indent=2), "```"]
     else:
         lines += ["", "## Best trial", "", "No completed trial yet."]

@@ -41,6 +41,7 @@ from policysearch.search.optimize import optimize
 from policysearch.search.plan import Plan, make_plan
 from policysearch.search.progress import Progress
 from policysearch.search.promotion import clear_rung, promote, run_ablation
+from policysearch.search.schema import write_verdict
 from policysearch.search.storage import make_storage, open_study, settled_config
 from policysearch.search.target_results import TargetResults
 from policysearch.search.verdict import ABLATION, ANSWER, format_table, measure, verdict_text, without_augmentation
@@ -65,7 +66,7 @@ class SearchOutcome:
 
 
 def run_search(config: RunConfig, stream: TextIO | None = None, *, source: Source | None = None,
-               clock: Callable[[], float] = time.perf_counter) -> SearchOutcome:
+               clock: Callable[[], float] = time.perf_counter, started: float | None = None) -> SearchOutcome:
     """Run (or resume) the study described by ``config`` and export its best policy.
 
     With ``config.jobs > 1`` (or GPUs chosen with ``config.devices``) the
@@ -73,10 +74,12 @@ def run_search(config: RunConfig, stream: TextIO | None = None, *, source: Sourc
     the export run here once they are done. ``source`` searches a dataset
     already in memory (say :func:`policysearch.data.from_arrays`) instead of
     ``config.dataset``, whose name it takes; it runs in this process only.
-    ``clock`` times the run and its budget (tests pass a fake one).
+    ``clock`` times the run and its budget (tests pass a fake one); ``started``
+    (on that clock) is when the budget began, if before this call (the command
+    line's imports).
     """
     stream = stream or sys.stderr  # looked up per call, not at import: callers may swap sys.stderr
-    start = clock()
+    start = clock() if started is None else started
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what failed
     # Data and model first: a bad dataset or backbone fails before the study
     # is created or touched.
@@ -162,8 +165,7 @@ def _verdict(study: Any, config: RunConfig, source: Any, factory: Any, teaching:
                      progress=lambda m: print(f"      {m}", file=stream, flush=True),
                      teaching_for=(lambda p: teaching_for(teaching, p)) if teaching is not None else None,
                      results=results)
-    study.set_user_attr("verdict", result)
-    study.set_user_attr("verdict_trial", best_trial(study).number)
+    write_verdict(study, result, best_trial(study).number)
     save_verdict_note(study, result, best_trial(study).number)  # the dashboard shows it on the study's page
     print(format_table(result["table"]), file=stream, flush=True)
     print(verdict_text(result), file=stream, flush=True)

@@ -34,6 +34,7 @@ from policysearch.errors import StorageError
 from policysearch.search.config import HEARTBEAT_INTERVAL, RunConfig
 from policysearch.search.orphans import fail_orphans
 from policysearch.search.sampler import WorkerSampler
+from policysearch.search.schema import StudyIdentity, enqueue_baseline, read_settings, write_settings
 from policysearch.search.space import baseline_params
 
 __all__ = [
@@ -235,7 +236,7 @@ def open_study(config: RunConfig) -> Any:
 def settled_config(config: RunConfig, study: Any) -> RunConfig:
     """``config`` as the study runs it: a study made by an earlier release (its settings carry no
     format, or format 2: before op groups) keeps that release's defaults for the keys the user did not set."""
-    stored = study.user_attrs.get("settings") or {}
+    stored = read_settings(study) or {}
     return config.with_legacy_defaults(stored.get("format"))  # the current format: config as it is
 
 
@@ -258,19 +259,16 @@ def _wait_for_settings(study: Any, seconds: float = SETTINGS_WAIT) -> dict[str, 
     """The stored settings; None if the creator never wrote them (it died first)."""
     deadline = time.monotonic() + seconds
     while True:
-        stored = study.user_attrs.get("settings")
+        stored = read_settings(study)
         if stored is not None or time.monotonic() > deadline:
             return stored
         time.sleep(0.2)
 
 
 def _initialise(study: Any, config: RunConfig, settings: dict[str, Any]) -> None:
-    study.set_user_attr("settings", settings)
-    study.set_user_attr("storage", redact(config.storage_url))
-    study.set_user_attr("dataset", config.dataset)
-    study.set_user_attr("model", config.model)
+    write_settings(study, settings, StudyIdentity(redact(config.storage_url), config.dataset, config.model))
     for baseline, params in baseline_params(config.space, distill=config.teacher is not None).items():
-        study.enqueue_trial(params, user_attrs={"baseline": baseline}, skip_if_exists=True)
+        enqueue_baseline(study, baseline, params)
 
 
 def load_existing_study(name: str, storage_url: str) -> Any:

@@ -30,12 +30,12 @@ import optuna
 import torch
 
 from policysearch.policy import Policy
+from policysearch.search.schema import read_target_results, write_target_result
 from policysearch.training import TRAINING_VERSION
 
 __all__ = ["TargetResults", "result_key", "recipe", "RESULTS_STUDY"]
 
 RESULTS_STUDY = "policysearch-target-results"
-_PREFIX = "result:"
 
 
 def recipe(policy: Policy) -> dict[str, Any]:
@@ -69,23 +69,21 @@ class TargetResults:
 
     def __init__(self, storage: Any) -> None:
         self._study = None
-        self._found: dict[str, float] = {}
+        self._found: dict[str, float] = {}  # accuracy by the digest of its key
         if storage is not None:
             self._study = optuna.create_study(study_name=RESULTS_STUDY, storage=storage, load_if_exists=True)
-            for name, entry in self._study.user_attrs.items():
-                if name.startswith(_PREFIX) and isinstance(entry, Mapping) and "accuracy" in entry:
-                    self._found[name] = float(entry["accuracy"])
+            self._found = read_target_results(self._study)
 
     def get(self, key: Mapping[str, Any]) -> float | None:
         """The stored accuracy for ``key``, or None."""
-        return self._found.get(_PREFIX + _digest(key))
+        return self._found.get(_digest(key))
 
     def put(self, key: Mapping[str, Any], accuracy: float) -> None:
         """Keep ``accuracy`` for ``key`` (in the storage too, when there is one)."""
-        name = _PREFIX + _digest(key)
-        self._found[name] = float(accuracy)
+        digest = _digest(key)
+        self._found[digest] = float(accuracy)
         if self._study is not None:
-            self._study.set_user_attr(name, {"key": json.loads(json.dumps(key)), "accuracy": float(accuracy)})
+            write_target_result(self._study, digest, key, accuracy)
 
     def __len__(self) -> int:
         return len(self._found)

@@ -30,6 +30,7 @@ from policysearch.search.config import RunConfig
 from policysearch.search.inputs import load_splits, load_teaching, make_model_factory
 from policysearch.search.optimize import optimize
 from policysearch.search.progress import Progress
+from policysearch.search.schema import Placement
 from policysearch.search.storage import open_study, settled_config
 
 __all__ = ["run_workers", "split_trials", "check_gpus"]
@@ -102,9 +103,8 @@ def _worker(config_data: dict[str, Any], index: int, trials: int, threads: int, 
         config = settled_config(config, study)
         splits = load_splits(config)
         factory = make_model_factory(config, splits.num_classes)
-        where = {"worker": index, **({"gpu": gpu} if gpu is not None else {})}
         optimize(study, config, splits, factory, Progress(trials, config.timeout, sys.stderr, f"w{index} "), trials,
-                 load_teaching(config, splits), where)
+                 load_teaching(config, splits), Placement(index, gpu))
     except KeyboardInterrupt:
         sys.exit(130)
     except PolicySearchError as exc:
