@@ -30,6 +30,7 @@ import optuna
 from policysearch.search.config import RunConfig
 from policysearch.search.inputs import load_splits, make_model_factory
 from policysearch.search.objective import Objective
+from policysearch.search.schema import trial_epochs_run
 from policysearch.search.space import SearchSpace
 from policysearch.training import TrainConfig
 
@@ -47,7 +48,7 @@ def run_method(name: str, sampler: Any, pruner: Any, trials: int, objective: Obj
 
     def track(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         nonlocal spent
-        spent += int(trial.user_attrs.get("epochs_run", 0))
+        spent += trial_epochs_run(trial)
         try:
             curve.append((spent, study.best_value))
         except ValueError:

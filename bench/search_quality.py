@@ -41,6 +41,7 @@ from policysearch.policy import Policy
 from policysearch.search.config import RunConfig
 from policysearch.search.export import best_trial, search_image_epochs, trial_policy
 from policysearch.search.run import run_search
+from policysearch.search.schema import read_verdict
 from policysearch.search.storage import load_existing_study
 from policysearch.search.verdict import format_table, verdict_text
 
@@ -107,7 +108,7 @@ def run_case(case: Case, seed: int, cached: bool) -> dict[str, Any]:
     if not cached:
         run_search(config, sys.stderr)
     study = load_existing_study(config.study_name, STORAGE)
-    verdict = study.user_attrs["verdict"]
+    verdict = read_verdict(study).value
     images, epochs = case.target
     return {"case": case, "verdict": verdict, "answer": describe(trial_policy(best_trial(study))),
             "cost": search_image_epochs(study) / (images * epochs),

@@ -30,6 +30,7 @@ from policysearch import Policy
 from policysearch.policy import Transfer
 from policysearch.search.config import RunConfig
 from policysearch.search.inputs import load_splits, make_model_factory
+from policysearch.search.schema import TrialCost, set_trial_cost, write_trial_policy
 from policysearch.search.storage import make_storage
 from policysearch.training import TrainConfig, proxy_finetune
 
@@ -53,9 +54,8 @@ def storage_seconds_per_trial(url: str) -> float:
         for epoch in range(1, EPOCHS + 1):
             trial.report(0.5 + 0.01 * epoch, step=epoch)
             trial.should_prune()
-        for key, value in (("policy", policy_json), ("seconds", 1.0), ("epochs_run", EPOCHS),
-                           ("device", "cpu"), ("seed_accuracies", [0.5])):
-            trial.set_user_attr(key, value)
+        write_trial_policy(trial, policy_json)  # the attributes a trial stores, as the objective writes them
+        set_trial_cost(trial, TrialCost(1.0, EPOCHS, "cpu", (0.5,)))
         study.tell(trial, 0.5 + i * 1e-4)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
