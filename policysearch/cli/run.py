@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 from policysearch.cli.base import interruptible
@@ -68,6 +69,7 @@ def run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()  # a --budget counts from here: importing torch and Optuna takes seconds too
     from policysearch.search.config import load_config
     from policysearch.search.run import run_search
 
@@ -76,8 +78,8 @@ def run_run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     # SIGTERM ends the current trial the way Ctrl-C does: Optuna marks it
     # failed (never left RUNNING) and the study stays resumable.
-    outcome = interruptible(lambda: run_search(config), f"the study is saved. Run the same command again to "
-                                                         f"resume study {config.study_name!r}.")
+    outcome = interruptible(lambda: run_search(config, started=started),
+                            f"the study is saved. Run the same command again to resume study {config.study_name!r}.")
     if outcome is None:
         return 130
     print(f"best: trial #{outcome.best_trial}, val accuracy {outcome.best_value:.4f}")

@@ -24,11 +24,16 @@ The rules, in order:
 * with no rung, at least the baselines' trials (:data:`MIN_TRIALS` by
   default, the four a new study enqueues) must fit, or the budget is too
   small: one :class:`ConfigError` saying what it needs;
+* the count is planned again after the first trials (a new study's
+  baselines), from what a trial really took, which adds what the
+  calibration cannot see (the sampler, the storage, previews); it never
+  grows past the plan's;
 * after the trial phase the rung is sized again (:func:`replan_rung`): the
-  trials' own pace against the calibrated one (a busy machine's speed can
-  change several-fold within a minute; a phase of trials measures it far
-  better than a few steps did) scales the rung's and the verdict's
-  estimates, and the largest rung that fits in the time left runs.
+  trials' training pace against the calibrated one (a busy machine's speed
+  can change several-fold within a minute; a phase of trials measures it
+  far better than a few steps did) scales the rung's and the verdict's
+  trainings, the trials' overhead outside training is added to the rung's
+  one proxy trial, and the largest rung that fits in the time left runs.
 
 A proxy trial is planned as if it ran every epoch (pruned ones end sooner:
 the run then ends early, never late).
@@ -209,10 +214,11 @@ def make_plan(config: RunConfig, rates: Rates, target_rates: Rates, *, budget: f
         f"target (--target-train-size, --target-epochs, --final-seeds)")
 
 
-def replan_rung(config: RunConfig, plan: Plan, *, pace: float, left: float) -> Plan:
+def replan_rung(config: RunConfig, plan: Plan, *, pace: float, left: float, overhead: float = 0.0) -> Plan:
     """``plan`` with its rung sized again after the trials: the largest rung of ``config`` (the run's own
-    settings, before any plan) whose trainings and the verdict's, at ``pace`` times their calibrated estimates,
-    fit with the margin in the ``left`` seconds of the budget; none if even the smallest does not.
+    settings, before any plan) whose trainings and the verdict's, at ``pace`` times their calibrated estimates
+    (and ``overhead`` seconds for the rung's proxy trial), fit with the margin in the ``left`` seconds of the
+    budget; none if even the smallest does not.
 
     Example:
         >>> from policysearch.search.config import RunConfig
@@ -225,7 +231,7 @@ def replan_rung(config: RunConfig, plan: Plan, *, pace: float, left: float) -> P
     """
     for candidates, size in _rung_options(config):
         rung = rung_phase(config, plan.rates, plan.facts, candidates, size, plan.trial_seconds)
-        if candidates == 0 or pace * (rung.seconds + plan.verdict.seconds) + plan.margin <= left:
+        if candidates == 0 or pace * (rung.seconds + plan.verdict.seconds) + overhead + plan.margin <= left:
             return replace(plan, rung_candidates=candidates, rung_train_size=size, rung=rung, pace=pace)
     raise AssertionError("unreachable: the last option is no rung")
 

@@ -18,7 +18,7 @@ import pytest
 from policysearch.cli import main
 from policysearch.errors import ConfigError
 from policysearch.policy import Policy
-from policysearch.search.budget import apply_plan, stored_baselines
+from policysearch.search.budget import FIRST_TRIALS, apply_plan, budgeted_trials, stored_baselines
 from policysearch.search.config import SEARCH_KEYS, RunConfig, format_duration, load_config, parse_duration
 from policysearch.search.plan import (
     MIN_TRIALS,
@@ -150,9 +150,53 @@ def test_after_the_trials_the_rung_follows_their_pace():
     slow = replan_rung(RunConfig(), plan, pace=1.6, left=600 - 10 - 52 * 5.2)
     assert slow.rung_candidates < 3 and slow.verdict == plan.verdict
     assert replan_rung(RunConfig(), plan, pace=5.0, left=100).rung_candidates == 0
+    # what a trial costs besides its training is paid by the rung's one proxy trial too
+    left = 60 + 180 + plan.rung.seconds
+    assert replan_rung(RunConfig(), plan, pace=1.0, left=left).rung_candidates == 3
+    assert replan_rung(RunConfig(), plan, pace=1.0, left=left, overhead=1.0).rung_candidates == 2
     assert rung_phase(RunConfig(), RATES, FACTS, 0, None, 5.2).seconds == 0
     # a pruned trial ran fewer epochs: it is expected to take less
     assert trial_estimate(RunConfig(), RATES, 2) < trial_estimate(RunConfig(), RATES, 4) == pytest.approx(5.2)
+
+
+class Counted:
+    """What run's progress callback offers budgeted_trials: the trials done so far, and the total it shows."""
+
+    def __init__(self) -> None:
+        self.done, self.total = 0, None
+
+
+def _phase(plan, seconds_a_trial, limit=None):
+    """budgeted_trials over a fake trial phase: each trial takes ``seconds_a_trial`` on a fake clock."""
+    state, calls, progress = {"now": 0.0}, [], Counted()
+
+    def run(n, timeout):
+        calls.append((n, timeout))
+        started = state["now"]
+        for _ in range(n):  # Optuna's rule: no trial starts once the timeout has passed (the first always does)
+            if progress.done and state["now"] - started > timeout:
+                break
+            state["now"] += seconds_a_trial
+            progress.done += 1
+
+    ran, line = budgeted_trials(plan, run, progress, limit=limit, clock=lambda: state["now"])
+    return ran, line, calls, progress, state["now"]
+
+
+def test_the_count_is_planned_again_from_what_the_first_trials_took():
+    plan = _plan()  # 52 trials of 5.2 s in a phase of 271.2 s
+    ran, line, calls, progress, end = _phase(plan, 5.2)
+    assert calls[0] == (FIRST_TRIALS, plan.trial_timeout) and ran == 52 and progress.total == 52
+    assert end <= plan.trial_phase + 1e-9
+    # trials that take twice their calibrated time: half as many, and the phase still ends on time
+    ran, line, calls, progress, end = _phase(plan, 10.4)
+    assert calls[1][0] == int((plan.trial_phase - 4 * 10.4) // 10.4) == 22 and ran == progress.total == 26
+    assert end <= plan.trial_phase + 1e-9
+    assert line == "after 4 trials: 10.4 s a trial here, 5.2 s calibrated: 22 more (of 48 planned)"
+    # faster than calibrated: never more than planned; --timeout still wins when sooner
+    assert _phase(plan, 1.0)[0] == 52
+    ran, _, calls, _, end = _phase(plan, 5.2, limit=50.0)
+    assert calls[0][1] == 50.0 and calls[1][1] == pytest.approx(50.0 - 4 * 5.2) and end <= 50 + 5.2
 
 
 # --- durations and the configuration -----------------------------------------------------------------------
@@ -299,16 +343,20 @@ def test_a_real_run_follows_the_plan_its_calibration_makes(tmp_path, monkeypatch
     assert (plan.trials, plan.trial_timeout, plan.verdict) == (expected.trials, expected.trial_timeout,
                                                                expected.verdict)
     assert plan.trials >= PREFERRED_TRIALS and plan.verdict.trainings == 18 and expected.rung_candidates == 1
-    # the trial phase ran the planned trials and Optuna was given the phase's timeout
-    assert spy.calls[0]["n_trials"] == plan.trials and spy.calls[0]["timeout"] == plan.trial_timeout
+    # the trial phase: Optuna was given the phase's timeout for the first trials, then the rest of the phase
+    # for as many more as their time per trial leaves room for, never more than planned
+    first, rest = spy.calls[0], spy.calls[1]
+    assert first["n_trials"] == FIRST_TRIALS and first["timeout"] == plan.trial_timeout
+    assert FIRST_TRIALS + rest["n_trials"] <= plan.trials and rest["timeout"] <= plan.trial_timeout
     study = optuna.load_study(study_name="budgeted", storage=config.storage_url)
     sampled = [t for t in study.trials if ABLATION_OF not in t.user_attrs]
-    assert len(sampled) == plan.trials
+    assert len(sampled) == first["n_trials"] + rest["n_trials"]
     text = out.getvalue()
     assert text.startswith("budget 19m10s: 13 training images/s measured (tiny-cnn, 8 px, 32 a batch")
     assert f"  trials:  {plan.trials} x ~{expected.trial_seconds:.0f} s" in text
     assert re.search(r"\| \d+m\d\ds (of the budget left|over the budget)$", text.splitlines()[6])
-    assert "after the trials: they took " in text and outcome.verdict is not None
+    assert "after 4 trials: " in text and "after the trials: they trained at " in text
+    assert outcome.verdict is not None
 
 
 @pytest.mark.slow
