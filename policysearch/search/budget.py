@@ -37,8 +37,8 @@ from policysearch.search.target_results import RESULTS_STUDY, TargetResults, res
 from policysearch.search.verdict import STANDARD_BASELINES
 from policysearch.training import resolve_device, time_training
 
-__all__ = ["plan_budget", "calibrate", "stored_baselines", "apply_plan", "budgeted_trials", "rung_after_trials",
-           "CALIBRATION_POLICY", "FIRST_TRIALS"]
+__all__ = ["plan_budget", "calibrate", "stored_baselines", "apply_plan", "budgeted_trials", "training_pace",
+           "rung_after_trials", "CALIBRATION_POLICY", "FIRST_TRIALS"]
 
 # Calibration trains under an augmenting policy: what a typical trial pays for its augmentation is in the rate.
 CALIBRATION_POLICY = STANDARD_BASELINES["randaugment_n2_m9"]
@@ -119,22 +119,26 @@ def apply_plan(config: RunConfig, plan: Plan) -> RunConfig:
 
 
 def budgeted_trials(plan: Plan, run: Callable[[int, float], None], progress: Any, *, limit: float | None,
+                    pace: Callable[[], float] = lambda: 1.0,
                     clock: Callable[[], float] = time.perf_counter) -> tuple[int, str]:
     """Run the plan's trials through ``run(n_trials, timeout)``: :data:`FIRST_TRIALS` of them, then as many
-    more as their real time per trial leaves room for in the trial phase (never more than planned); the
-    trials run and a line saying what the first ones showed.
+    more as their real time per trial leaves room for (never more than planned); the trials run and a line
+    saying what the first ones showed.
 
     A trial costs more than its training (the sampler, the storage, the
     previews): on a busy 2-core machine a tiny-cnn trial calibrated at 0.5 s
-    took 3.5 s. ``progress`` (the lines' :class:`.Progress`) counts the trials
+    took 3.5 s. And when the first trials trained slower than calibrated
+    (``pace()``: their training time over its estimate, above 1), the verdict
+    will too: the trial phase gives up the verdict's extra time, which is
+    never cut. ``progress`` (the lines' :class:`.Progress`) counts the trials
     done and is told the new total; ``limit`` is ``--timeout``, if given.
     """
     began = clock()
     first = min(plan.trials, FIRST_TRIALS)
     run(first, plan.trial_timeout if limit is None else min(limit, plan.trial_timeout))
-    spent, done = clock() - began, progress.done
+    spent, done, slower = clock() - began, progress.done, max(pace(), 1.0)
     per_trial = spent / max(done, 1)
-    room = plan.trial_phase - spent
+    room = plan.trial_phase - spent - (slower - 1.0) * plan.verdict.seconds
     more = max(min(plan.trials - done, int(room // per_trial) if per_trial > 0 else 0), 0)
     timeout = max(room - per_trial, 1e-3)
     if limit is not None:
@@ -143,7 +147,17 @@ def budgeted_trials(plan: Plan, run: Callable[[int, float], None], progress: Any
     if more:
         run(more, timeout)
     return done + more, (f"after {done} trials: {per_trial:.1f} s a trial here, {plan.trial_seconds:.1f} s "
-                         f"calibrated: {more} more (of {plan.trials - done} planned)")
+                         f"calibrated, training at {slower:.2f}x the calibrated time: {more} more "
+                         f"(of {plan.trials - done} planned)")
+
+
+def training_pace(study: Any, config: RunConfig, plan: Plan, before: Collection[int]) -> tuple[float, float, int]:
+    """The trials finished since ``before`` (trial numbers): their training time over what the calibration
+    expected of the epochs they ran (pruned ones ran fewer; 1 when none ran), that time, and how many."""
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.number not in before]
+    expected = sum(trial_estimate(config, plan.rates, trial_epochs_run(t)) for t in trials)
+    trained = sum(trial_cost(t).seconds for t in trials)
+    return (trained / expected if expected > 0 and trained > 0 else 1.0), trained, len(trials)
 
 
 def rung_after_trials(study: Any, config: RunConfig, plan: Plan, *, before: Collection[int], seconds: float,
@@ -157,11 +171,8 @@ def rung_after_trials(study: Any, config: RunConfig, plan: Plan, *, before: Coll
     ones ran fewer); the rest of the phase's time, per trial, is what a trial
     adds to its training (the rung's one proxy trial pays it too).
     """
-    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.number not in before]
-    expected = sum(trial_estimate(config, plan.rates, trial_epochs_run(t)) for t in trials)
-    trained = sum(trial_cost(t).seconds for t in trials)
-    pace = trained / expected if expected > 0 and trained > 0 else 1.0
-    overhead = max(seconds - trained, 0.0) / max(len(trials), 1)
+    pace, trained, count = training_pace(study, config, plan, before)
+    overhead = max(seconds - trained, 0.0) / max(count, 1)
     plan = replan_rung(config, plan, pace=pace, left=left, overhead=overhead)
     rung = (f"{plan.rung_candidates} candidates, {plan.rung.trainings} trainings" if plan.rung_candidates else "none")
     return plan, (f"after the trials: they trained at {pace:.2f}x the calibrated time, {overhead:.1f} s a trial "

@@ -15,7 +15,7 @@ Example:
     >>> from dataclasses import replace
     >>> outcome = run_search(replace(tiny_config(), study="doctest-run", trials=2, final=False), io.StringIO())
     >>> outcome.policy_path.parts[-2:], sorted(outcome.baselines)
-    (('doctest-run', 'best_policy.json'), ['no_augmentation', 'randaugment_n2_m9', 'trivialaugment_wide'])
+    (('doctest-run', 'best_policy.json'), ['no_augmentation', 'randaugment_n2_m9', 'standard', 'trivialaugment_wide'])
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import optuna
 from policysearch.data import Source, load_source
 from policysearch.errors import ConfigError
 from policysearch.search.artifacts import save_verdict_note
-from policysearch.search.budget import apply_plan, budgeted_trials, plan_budget, rung_after_trials
+from policysearch.search.budget import apply_plan, budgeted_trials, plan_budget, rung_after_trials, training_pace
 from policysearch.search.config import RunConfig
 from policysearch.search.export import baseline_values, best_trial, export_study, search_image_epochs, trial_policy
 from policysearch.search.inputs import load_splits, load_teaching, make_model_factory, target_spec
@@ -106,7 +106,7 @@ def run_search(config: RunConfig, stream: TextIO | None = None, *, source: Sourc
           f"({config.dataset}, {config.model}, {config.train_size}/{config.val_size} train/val images, "
           f"{config.proxy_epochs} epochs{f', {config.jobs} workers' if config.jobs > 1 else ''})",
           file=stream, flush=True)
-    _trials(study, config, splits, factory, teaching, stream, plan, own.timeout, deadline, clock)
+    _trials(study, config, own, splits, factory, teaching, stream, plan, finished, deadline, clock)
     if plan is not None:
         plan, line = rung_after_trials(study, own, plan, before=finished, seconds=clock() - phase_start,
                                        left=start + plan.budget - clock())
@@ -126,10 +126,12 @@ def run_search(config: RunConfig, stream: TextIO | None = None, *, source: Sourc
                          verdict, path, clock() - start, search_image_epochs(study), plan)
 
 
-def _trials(study: Any, config: RunConfig, splits: Any, factory: Any, teaching: Any, stream: TextIO,
-            plan: Plan | None, limit: float | None, deadline: float | None, clock: Callable[[], float]) -> None:
+def _trials(study: Any, config: RunConfig, own: RunConfig, splits: Any, factory: Any, teaching: Any,
+            stream: TextIO, plan: Plan | None, before: set[int], deadline: float | None,
+            clock: Callable[[], float]) -> None:
     """The trial phase: in worker processes, or here; with a plan, its count planned again after the first
-    trials from what they really took (``limit``: the user's own ``--timeout``)."""
+    trials from what they really took (``own``: the run's settings before the plan; ``before``: the trials
+    finished before the phase)."""
     if config.jobs > 1 or config.devices:  # a chosen GPU is given to a worker process, even one
         run_workers(config, stream)
         return
@@ -141,7 +143,8 @@ def _trials(study: Any, config: RunConfig, splits: Any, factory: Any, teaching: 
     def run(n: int, timeout: float) -> None:
         optimize(study, replace(config, timeout=timeout), splits, factory, progress, n, teaching)
 
-    print(budgeted_trials(plan, run, progress, limit=limit, clock=clock)[1], file=stream, flush=True)
+    pace = lambda: training_pace(study, own, plan, before)[0]  # noqa: E731
+    print(budgeted_trials(plan, run, progress, limit=own.timeout, pace=pace, clock=clock)[1], file=stream, flush=True)
 
 
 def _settle(config: RunConfig, study: Any, plan: Plan | None, spent: float) -> tuple[RunConfig, Plan | None]:

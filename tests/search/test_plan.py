@@ -166,7 +166,7 @@ class Counted:
         self.done, self.total = 0, None
 
 
-def _phase(plan, seconds_a_trial, limit=None):
+def _phase(plan, seconds_a_trial, limit=None, pace=1.0):
     """budgeted_trials over a fake trial phase: each trial takes ``seconds_a_trial`` on a fake clock."""
     state, calls, progress = {"now": 0.0}, [], Counted()
 
@@ -179,7 +179,7 @@ def _phase(plan, seconds_a_trial, limit=None):
             state["now"] += seconds_a_trial
             progress.done += 1
 
-    ran, line = budgeted_trials(plan, run, progress, limit=limit, clock=lambda: state["now"])
+    ran, line = budgeted_trials(plan, run, progress, limit=limit, pace=lambda: pace, clock=lambda: state["now"])
     return ran, line, calls, progress, state["now"]
 
 
@@ -192,7 +192,13 @@ def test_the_count_is_planned_again_from_what_the_first_trials_took():
     ran, line, calls, progress, end = _phase(plan, 10.4)
     assert calls[1][0] == int((plan.trial_phase - 4 * 10.4) // 10.4) == 22 and ran == progress.total == 26
     assert end <= plan.trial_phase + 1e-9
-    assert line == "after 4 trials: 10.4 s a trial here, 5.2 s calibrated: 22 more (of 48 planned)"
+    assert line == ("after 4 trials: 10.4 s a trial here, 5.2 s calibrated, training at 1.00x the calibrated "
+                    "time: 22 more (of 48 planned)")
+    # trials that trained twice as slow as calibrated: the verdict will too, and the phase leaves it its time
+    ran, line, calls, progress, end = _phase(plan, 10.4, pace=2.0)
+    assert calls[1][0] == int((plan.trial_phase - 4 * 10.4 - plan.verdict.seconds) // 10.4) == 4
+    assert end + 2.0 * plan.verdict.seconds <= plan.trial_phase + plan.verdict.seconds + 1e-9
+    assert _phase(plan, 5.2, pace=0.5)[0] == 52  # faster training never adds trials
     # faster than calibrated: never more than planned; --timeout still wins when sooner
     assert _phase(plan, 1.0)[0] == 52
     ran, _, calls, _, end = _phase(plan, 5.2, limit=50.0)
