@@ -7,9 +7,10 @@ import copy
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from policysearch import Policy
-from policysearch.policy import Mixing
+from policysearch.policy import Mixing, Transfer
 from policysearch.training.feeding import HostFeed, ahead
 
 
@@ -124,20 +125,20 @@ def test_a_device_feed_session_resumes_bit_identically(digits_splits, tiny_cnn):
 
 @pytest.mark.slow
 def test_batched_and_opencv_paths_reach_the_same_accuracy_in_distribution(digits_splits, tiny_cnn):
-    # Same policy, same seeds: the two paths draw differently but from the same distribution,
-    # so their validation accuracies agree within seed noise.
+    # Same policy, same seeds: the two paths draw differently but from the same distribution, so their
+    # validation accuracies are samples of one seed-noise distribution. Welch's t-test over 8 seeds a
+    # path fails a correct device path once in 1,000 (normal seed noise). Measured over 12 seeds, the
+    # seed noise is sd 0.03 on either path at this learning rate (0.05-0.06 at 1e-2), so the test fails
+    # a gap of about 0.06 (4.1 standard errors of the difference at 14 degrees of freedom).
     splits = digits_splits(400, 300)
-    policy = Policy(num_ops=2, magnitude=9, transfer=Policy().transfer.__class__("finetune", head_lr=1e-2,
-                                                                                   backbone_lr=1e-2))
+    policy = Policy(num_ops=2, magnitude=9, transfer=Transfer("finetune", head_lr=3e-3, backbone_lr=3e-3))
     scores = {}
     for place in ("host", "device"):
         scores[place] = [proxy_finetune(policy, tiny_cnn, splits.train, splits.val,
                                         TrainConfig(epochs=4, batch_size=32, seed=seed, device="cpu",
-                                                    augment_on=place)).val_accuracy for seed in range(4)]
-    host, device = np.mean(scores["host"]), np.mean(scores["device"])
-    spread = max(np.std(scores["host"]), np.std(scores["device"]), 0.01)
-    assert host > 0.5 and device > 0.5, scores  # both learn (10 classes: chance is 0.1)
-    assert abs(host - device) <= 3 * spread, scores
+                                                    augment_on=place)).val_accuracy for seed in range(8)]
+    assert np.mean(scores["host"]) > 0.5 and np.mean(scores["device"]) > 0.5, scores  # both learn (chance: 0.1)
+    assert stats.ttest_ind(scores["host"], scores["device"], equal_var=False).pvalue > 1e-3, scores
 
 
 @pytest.mark.cuda
