@@ -119,11 +119,11 @@ def apply_plan(config: RunConfig, plan: Plan) -> RunConfig:
 
 
 def budgeted_trials(plan: Plan, run: Callable[[int, float], None], progress: Any, *, limit: float | None,
-                    pace: Callable[[], float] = lambda: 1.0,
+                    pace: Callable[[], float] = lambda: 1.0, say: Callable[[str], None] = lambda line: None,
                     clock: Callable[[], float] = time.perf_counter) -> tuple[int, str]:
     """Run the plan's trials through ``run(n_trials, timeout)``: :data:`FIRST_TRIALS` of them, then as many
     more as their real time per trial leaves room for (never more than planned); the trials run and a line
-    saying what the first ones showed.
+    saying what the first ones showed (also handed to ``say`` before the rest run).
 
     A trial costs more than its training (the sampler, the storage, the
     previews): on a busy 2-core machine a tiny-cnn trial calibrated at 0.5 s
@@ -136,7 +136,8 @@ def budgeted_trials(plan: Plan, run: Callable[[int, float], None], progress: Any
     began = clock()
     first = min(plan.trials, FIRST_TRIALS)
     run(first, plan.trial_timeout if limit is None else min(limit, plan.trial_timeout))
-    spent, done, slower = clock() - began, progress.done, max(pace(), 1.0)
+    spent, done, measured = clock() - began, progress.done, pace()
+    slower = max(measured, 1.0)  # a faster machine adds no trials: the plan's count is the most
     per_trial = spent / max(done, 1)
     room = plan.trial_phase - spent - (slower - 1.0) * plan.verdict.seconds
     more = max(min(plan.trials - done, int(room // per_trial) if per_trial > 0 else 0), 0)
@@ -144,11 +145,12 @@ def budgeted_trials(plan: Plan, run: Callable[[int, float], None], progress: Any
     if limit is not None:
         timeout = max(min(timeout, limit - spent), 1e-3)
     progress.total = done + more
+    line = (f"after {done} trials: {per_trial:.1f} s a trial here, {plan.trial_seconds:.1f} s calibrated, "
+            f"training at {measured:.2f}x the calibrated time: {more} more (of {plan.trials - done} planned)")
+    say(line)
     if more:
         run(more, timeout)
-    return done + more, (f"after {done} trials: {per_trial:.1f} s a trial here, {plan.trial_seconds:.1f} s "
-                         f"calibrated, training at {slower:.2f}x the calibrated time: {more} more "
-                         f"(of {plan.trials - done} planned)")
+    return done + more, line
 
 
 def training_pace(study: Any, config: RunConfig, plan: Plan, before: Collection[int]) -> tuple[float, float, int]:

@@ -144,7 +144,8 @@ def _trials(study: Any, config: RunConfig, own: RunConfig, splits: Any, factory:
         optimize(study, replace(config, timeout=timeout), splits, factory, progress, n, teaching)
 
     pace = lambda: training_pace(study, own, plan, before)[0]  # noqa: E731
-    print(budgeted_trials(plan, run, progress, limit=own.timeout, pace=pace, clock=clock)[1], file=stream, flush=True)
+    budgeted_trials(plan, run, progress, limit=own.timeout, pace=pace, clock=clock,
+                    say=lambda line: print(line, file=stream, flush=True))
 
 
 def _settle(config: RunConfig, study: Any, plan: Plan | None, spent: float) -> tuple[RunConfig, Plan | None]:

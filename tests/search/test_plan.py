@@ -179,7 +179,10 @@ def _phase(plan, seconds_a_trial, limit=None, pace=1.0):
             state["now"] += seconds_a_trial
             progress.done += 1
 
-    ran, line = budgeted_trials(plan, run, progress, limit=limit, pace=lambda: pace, clock=lambda: state["now"])
+    said = []
+    ran, line = budgeted_trials(plan, run, progress, limit=limit, pace=lambda: pace, clock=lambda: state["now"],
+                                say=lambda text: said.append((text, progress.done)))
+    assert said == [(line, min(plan.trials, FIRST_TRIALS))]  # said once, after the first trials, before the rest
     return ran, line, calls, progress, state["now"]
 
 
