@@ -32,8 +32,14 @@ model) and the rule's choice. The first line is the machine's plain
 training rate (EfficientNet-Lite0, 32 px, fp32, batch 64), the figure
 README quotes beside its times.
 
-    python bench/train_speed.py            # about 10 minutes on 2 idle cores
-    python bench/train_speed.py --quick    # about 2 minutes, no compile
+    python bench/train_speed.py                    # sized for about 10 minutes on 2 idle cores
+    python bench/train_speed.py --quick            # a few minutes, no compile
+    python bench/train_speed.py --case lite0-32    # one case (lite0-32, lite0-224, tiny-cnn-32)
+
+On a loaded machine every figure drops and the ratios blur: read them
+beside the load average (``uptime``). A cold torch.compile of
+EfficientNet-Lite0's training step took minutes on 2 cores (the on-disk
+inductor cache shortens later runs' compilation).
 """
 
 from __future__ import annotations
@@ -42,7 +48,6 @@ import argparse
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -207,7 +212,8 @@ def case_data(case: Case, fashion32) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     shape = (case.size, case.size, 1)
     return {"train": rng.integers(0, 256, (n_train, *shape), dtype=np.uint8),
-            "train_labels": rng.integers(0, 10, n_train), "eval": rng.integers(0, 256, (n_eval, *shape), dtype=np.uint8),
+            "train_labels": rng.integers(0, 10, n_train),
+            "eval": rng.integers(0, 256, (n_eval, *shape), dtype=np.uint8),
             "eval_labels": rng.integers(0, 10, n_eval)}
 
 
@@ -225,8 +231,9 @@ def measure(case: Case, runners: list, data: dict[str, np.ndarray]) -> dict[str,
             for name, runs in seconds.items()}
 
 
-def compile_trial(fashion32) -> tuple[float, float]:
-    """Seconds for a proxy trial's work (1,000 x 4 epochs, 200 validation images each epoch), compiled and not.
+def compile_trial(fashion32) -> list[tuple[float, float]]:
+    """(training, validation) seconds of a proxy trial's work (1,000 x 4 epochs, 200 validation images each
+    epoch), compiled, then not.
 
     The compiled side counts its compilation (training graph, the last short
     batch, the evaluation graph), as a trial would pay it.
@@ -237,12 +244,9 @@ def compile_trial(fashion32) -> tuple[float, float]:
     out = []
     for compiled in (True, False):
         runner = Runner(Setup("trial", True, compiled=compiled), case, data)
-        start = time.perf_counter()
-        for _ in range(4):
-            runner.train()
-            runner.evaluate()
-        out.append(time.perf_counter() - start)
-    return out[0], out[1]
+        epochs = [(runner.train(), runner.evaluate()) for _ in range(4)]
+        out.append((sum(t for t, _ in epochs), sum(e for _, e in epochs)))
+    return out
 
 
 def agreements(runner: Runner, images: np.ndarray) -> dict[str, float]:
@@ -272,9 +276,9 @@ def run_case(case: Case, fashion32, compile_: bool) -> tuple[list[str], dict]:
     base = extra["plain"] = rates[SETUPS[0].name]
     lines = [row(case, name, r, base) for name, r in rates.items()]
     if "trial" in extra:
-        compiled, eager = extra["trial"]
-        lines.append(row(case, "torch.compile, a trial, compile counted", (4000 / compiled, 800 / compiled),
-                         (4000 / eager, 800 / eager)) + "  (x: vs the same trial uncompiled)")
+        (train_c, eval_c), (train_e, eval_e) = extra["trial"]
+        lines.append(row(case, "torch.compile, a trial, compile counted", (4000 / train_c, 800 / eval_c),
+                         (4000 / train_e, 800 / eval_e)) + "  (x: vs the same trial uncompiled)")
     if case.model == "efficientnet-lite0" and case.size == 32:
         extra["agreement"] = agreements(runners[0], fashion32.test.images[:2000])
     return lines, extra
@@ -308,7 +312,7 @@ def main() -> None:
         print("agreement with fp32 predictions on 2,000 Fashion-MNIST test images (the plain model, briefly "
               "trained): " + ", ".join(f"{k} {v:.4f}" for k, v in shares.items()))
     if first and "trial" in first:
-        compiled, eager = first["trial"]
+        compiled, eager = (sum(part) for part in first["trial"])
         print(f"a proxy trial's work (1,000 x 4 + 4 x 200 val): compiled {compiled:.1f} s with compilation, "
               f"eager {eager:.1f} s")
     native = native_precisions(CPU)

@@ -72,7 +72,8 @@ def test_rule_turns_fp16_evaluation_off_where_the_agreement_check_failed(kind):
 
 @pytest.mark.parametrize("share", [-0.1, 1.5, float("nan"), True])
 def test_rule_refuses_an_agreement_that_is_not_a_share(share):
-    with pytest.raises(TrainingError, match=f"agreement should be a share in \\[0, 1\\], but got {share!r} for float16"):
+    message = f"agreement should be a share in \\[0, 1\\], but got {share!r} for float16"
+    with pytest.raises(TrainingError, match=message):
         choose("cpu", native=BOTH, agreement={"float16": share})
 
 
