@@ -4,19 +4,22 @@ The rule (:func:`choose`, applied to a device's hardware by :func:`recipe`)
 decides the memory format, the autocast precision for training and for
 evaluation, and compilation, from what ``bench/train_speed.py`` measured:
 
-* channels-last everywhere: EfficientNet-Lite0 trains 1.31x faster on the
-  CPU than in NCHW (its depthwise convolutions' backward), and it is the
-  layout tensor cores want;
+* channels-last everywhere: EfficientNet-Lite0 at 32 px trains 1.3-1.5x
+  faster on the CPU than in NCHW (its depthwise convolutions' backward), and
+  it is the layout tensor cores want;
 * training in bf16 only on CUDA GPUs with native bf16 (compute capability
   8.0+; no loss scaling needed): on the CPU, even with AMX, bf16 autocast
-  trains 2x slower;
-* evaluation in fp16 where the hardware computes it natively, because its
-  predictions agree with fp32's on at least :data:`AGREEMENT_FLOOR` of real
-  test images (:func:`agreement`; ``tests/training/test_devices.py``);
-  a measured agreement below the floor turns it off. bf16 evaluation fails
-  that check: a briefly fine-tuned EfficientNet-Lite0 (1,000 Fashion-MNIST
-  images, 1 to 4 epochs) agreed on 98.3-99.1% of the test images (fp16: 99.8-99.9%);
-* never ``torch.compile``: its compilation takes longer than a proxy trial.
+  trains at 0.6x of fp32 (fp16: 0.2x);
+* evaluation in fp16 where the hardware computes it natively (1.35x fp32 on
+  a CPU with AVX512-FP16), because its predictions agree with fp32's on at
+  least :data:`AGREEMENT_FLOOR` of real test images (:func:`agreement`;
+  ``tests/training/test_devices.py``); a measured agreement below the floor
+  turns it off. bf16 evaluation is faster still (2x with AMX) but fails that
+  check: a briefly fine-tuned EfficientNet-Lite0 (Fashion-MNIST, a few
+  hundred to 1,000 images, 1 to 4 epochs) agreed on 97.6-99.1% of the test
+  images, fp16 on 99.8-99.9%;
+* never ``torch.compile``: compiling EfficientNet-Lite0's training step
+  took minutes on 2 cores, more than a whole proxy trial.
 
 Apple MPS keeps fp32: unmeasured, so not assumed. Reduced-precision
 evaluation moves accuracies by a few images in a thousand; every policy in a
