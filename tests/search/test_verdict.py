@@ -13,6 +13,7 @@ import optuna
 import pytest
 
 from policysearch import Policy, load_policy
+from policysearch.augment.ops import TORCHVISION_OPS
 from policysearch.policy import APPROACHES
 from policysearch.cli import main
 from policysearch.errors import ConfigError
@@ -115,11 +116,14 @@ def test_target_results_are_reused_across_studies_and_retrained_when_budget_or_s
 
     first = verdict_log("first")
     assert "(cached)" not in first
-    second = verdict_log("second")  # another study on the same data and target: the baselines are known
-    for baseline in STANDARD_BASELINES:
-        assert f"seed 1/2, {baseline} (300 images x 2 epochs) (cached)" in second
-        assert f"seed 2/2, {baseline} (300 images x 2 epochs) (cached)" in second
-    assert "  (cached)" in second.split("policy ")[-1]  # the table marks them too
+    # Another study on the same data and target (and the same seeded trials, so the same answer): every
+    # training of its verdict is known, each recipe once per seed.
+    second = verdict_log("second")
+    trainings = [line for line in second.splitlines() if "verdict: seed" in line]
+    assert len(trainings) == len([line for line in first.splitlines() if "verdict: seed" in line]) >= 2 * 4
+    assert all(line.endswith("(300 images x 2 epochs) (cached)") for line in trainings), trainings
+    table = second[second.index("policy                test acc"):].splitlines()[1:]
+    assert all(row.endswith("(cached)") for row in table if row.startswith(tuple(STANDARD_BASELINES)))
     longer = verdict_log("longer", target_epochs=3)
     assert "(cached)" not in longer
     reseeded = verdict_log("reseeded", seed=1)
@@ -129,7 +133,7 @@ def test_target_results_are_reused_across_studies_and_retrained_when_budget_or_s
 def test_a_study_made_before_the_target_budget_resumes_with_its_defaults(tmp_path):
     # What the earlier version created: settings without a format, a RandAugment-only
     # space, 3 proxy epochs, and its two baselines.
-    old = tiny_config(tmp_path, epochs=3, space=SearchSpace(kinds=("randaugment",), approaches=APPROACHES,
+    old = tiny_config(tmp_path, epochs=3, space=SearchSpace(kinds=("randaugment",), approaches=APPROACHES, ops=TORCHVISION_OPS,
                                                             head_lr=(1e-4, 3e-2), backbone_lr_ratio=(1e-3, 1.0)))
     study = optuna.create_study(storage=old.storage_url, study_name=old.study_name, direction="maximize")
     study.set_user_attr("settings", json.loads(json.dumps(old.legacy_settings())))
@@ -150,13 +154,16 @@ def test_a_study_made_before_the_target_budget_resumes_with_its_defaults(tmp_pat
 
 
 def test_the_space_chooses_the_kind_and_trivialaugment_has_no_n_or_m():
-    trial = optuna.trial.FixedTrial({"augmentation": "trivialaugment", "approach": "finetune", "head_lr": 0.01,
-                                     "backbone_lr_ratio": 0.1})
+    geometric = {f"group_{g}": g == "geometric" for g in ("flips", "crop", "geometric", "colour", "histogram",
+                                                            "cutout")}
+    trial = optuna.trial.FixedTrial({**geometric, "augmentation": "trivialaugment", "approach": "finetune",
+                                     "head_lr": 0.01, "backbone_lr_ratio": 0.1})
     policy = SearchSpace().suggest(trial)
     assert policy.kind == "trivialaugment" and policy.transfer.backbone_lr == pytest.approx(0.001)
+    assert policy.ops == ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
     only_ra = SearchSpace(kinds=("randaugment",))
     assert SearchSpace(kinds=["randaugment"], approaches=APPROACHES).suggest(optuna.trial.FixedTrial(
-        {"num_ops": 1, "magnitude": 3, "approach": "linear_probe", "head_lr": 0.01})).num_ops == 1
+        {**geometric, "num_ops": 1, "magnitude": 3, "approach": "linear_probe", "head_lr": 0.01})).num_ops == 1
     assert "trivialaugment_wide" not in baseline_params(only_ra)
     assert all("augmentation" not in p for p in baseline_params(only_ra).values())
     with pytest.raises(ConfigError, match="space.kinds should be one of"):
