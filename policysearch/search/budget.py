@@ -34,8 +34,8 @@ from policysearch.search.schema import trial_cost, trial_epochs_run
 from policysearch.search.space import baseline_params
 from policysearch.search.storage import make_storage
 from policysearch.search.target_results import RESULTS_STUDY, TargetResults, result_key
-from policysearch.search.verdict import STANDARD_BASELINES
-from policysearch.training import resolve_device, time_training
+from policysearch.search.verdict import STANDARD_BASELINES, result_budget
+from policysearch.training import time_training
 
 __all__ = ["plan_budget", "calibrate", "stored_baselines", "apply_plan", "budgeted_trials", "training_pace",
            "rung_after_trials", "CALIBRATION_POLICY", "FIRST_TRIALS"]
@@ -95,8 +95,7 @@ def stored_baselines(config: RunConfig, pool: int) -> int:
     results = TargetResults(storage)
     spec = target_spec(config)
     spec = replace(spec, train_size=min(spec.train_size, pool))  # as measure fits the budget to the pool
-    budget = {**spec.describe(), "device": resolve_device(spec.device).type, "augment_on": spec.augment_on,
-              "weights": spec.weights}
+    budget = result_budget(spec)  # the verdict's own keys
     return sum(results.get(result_key(policy, budget, seed_index=k)) is not None
                for k in range(spec.seeds) for policy in STANDARD_BASELINES.values())
 

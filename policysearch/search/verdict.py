@@ -44,9 +44,10 @@ from policysearch.policy import STANDARD_CROP_BIN, Policy
 from policysearch.search.paired import OUTCOMES, Comparison, compare
 from policysearch.search.target_results import TargetResults, recipe, result_key
 from policysearch.training import TRAINING_FIELDS, TrainConfig, resolve_device, train_and_score
+from policysearch.training.devices import recipe as recipe_for
 
 __all__ = ["TargetSpec", "STANDARD_BASELINES", "VERDICT_SEED_OFFSET", "ANSWER", "ABLATION", "measure",
-           "verdict_line", "verdict_text", "format_table", "seed_draw", "without_augmentation",
+           "verdict_line", "verdict_text", "format_table", "seed_draw", "without_augmentation", "result_budget",
            "spec_for_policy"]
 
 # What every policy is measured against, at the default learning rates (head 1e-3, backbone 1e-4).
@@ -152,8 +153,7 @@ def measure(policies: Mapping[str, Policy], spec: TargetSpec, *, source: Source 
         train = source.train.take(stratified_indices(source.train.labels, [spec.train_size], seed=draw)[0])
         for text, label in distinct.items():
             policy = candidates[label]
-            key = result_key(policy, {**spec.describe(), "device": resolve_device(spec.device).type,
-                                      "augment_on": spec.augment_on, "weights": spec.weights}, seed_index=k)
+            key = result_key(policy, result_budget(spec), seed_index=k)
             known = results.get(key)
             if progress is not None:
                 progress(f"verdict: seed {k + 1}/{spec.seeds}, {label} ({spec.train_size} images x {spec.epochs} "
@@ -168,6 +168,20 @@ def measure(policies: Mapping[str, Policy], spec: TargetSpec, *, source: Source 
     table = {label: _summary(runs[recipes[label]]) for label in candidates}
     first = next(iter(policies))
     return {"budget": spec.describe(), "table": table, **verdict_line(table, first)}
+
+
+def result_budget(spec: TargetSpec) -> dict[str, Any]:
+    """What of the spec a stored target result depends on: the budget, the data, the device kind, where
+    augmentation runs, the weights, and the precision the device's rule trains and evaluates in.
+
+    Example:
+        >>> result_budget(TargetSpec(device="cpu"))["device"]
+        'cpu'
+    """
+    device = resolve_device(spec.device)
+    precision = recipe_for(device)
+    return {**spec.describe(), "device": device.type, "augment_on": spec.augment_on, "weights": spec.weights,
+            "precision": f"{precision.train_dtype or 'float32'}/{precision.eval_dtype or 'float32'}"}
 
 
 def _fit_pool(spec: TargetSpec, pool: int, progress: Callable[[str], None] | None) -> TargetSpec:
