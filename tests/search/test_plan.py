@@ -301,7 +301,10 @@ def test_a_budget_too_small_is_one_line_exit_2_and_writes_nothing(tmp_path, caps
     # a storage that exists, with another study in it: no study is added, no results study either
     path = tmp_path / "kept.db"
     optuna.create_study(study_name="other", storage=f"sqlite:///{path}")
-    assert main(_cli_args(tmp_path, f"sqlite:///{path}", "--budget", "1s")) == 2
+    # A target whose verdict alone needs far more than a second on any machine (18 trainings of 1,000 x 50):
+    # a warm process on a fast machine calibrates tiny-cnn's 300 x 1 verdict to under a second.
+    big_target = ("--target-train-size", "1000", "--target-epochs", "50")
+    assert main(_cli_args(tmp_path, f"sqlite:///{path}", *big_target, "--budget", "1s")) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "budget 1s is too small for this run" in err
     names = [s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{path}")]
@@ -309,7 +312,7 @@ def test_a_budget_too_small_is_one_line_exit_2_and_writes_nothing(tmp_path, caps
     assert not (tmp_path / "out").exists()
     # a storage file that does not exist yet is not created
     fresh = tmp_path / "fresh" / "new.db"
-    assert main(_cli_args(tmp_path, f"sqlite:///{fresh}", "--budget", "2s")) == 2
+    assert main(_cli_args(tmp_path, f"sqlite:///{fresh}", *big_target, "--budget", "2s")) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert not fresh.exists() and not (tmp_path / "out").exists()
 
