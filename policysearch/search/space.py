@@ -68,7 +68,7 @@ class SearchSpace:
     num_ops: tuple[int, int] = (0, 4)
     magnitude: tuple[int, int] = (0, 30)
     # Fine-tuning only by default: its backbone rate ratio reaches down to 1e-3, next to a frozen
-    # backbone, and the linear probe lost every comparison measured here (README, "Search design").
+    # backbone, and the linear probe lost every comparison measured here (docs/benchmarks.md, proxy_fidelity).
     approaches: tuple[str, ...] = ("finetune",)
     # Where AdamW fine-tuning of a pretrained backbone trains at all: head rates outside
     # [3e-4, 2e-2] or a backbone ratio under 0.01 spent trials of a 12-trial search for nothing.
