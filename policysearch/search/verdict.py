@@ -148,12 +148,13 @@ def measure(policies: Mapping[str, Policy], spec: TargetSpec, *, source: Source 
     recipes = {label: json.dumps(recipe(policy), sort_keys=True) for label, policy in candidates.items()}
     distinct = {text: label for label, text in reversed(list(recipes.items()))}  # first label of each recipe
     runs: dict[str, list[tuple[float, bool]]] = {text: [] for text in distinct}
+    budget = result_budget(spec)  # once: it probes the device's precision
     for k in range(spec.seeds):
         draw, seed = seed_draw(spec, k)
         train = source.train.take(stratified_indices(source.train.labels, [spec.train_size], seed=draw)[0])
         for text, label in distinct.items():
             policy = candidates[label]
-            key = result_key(policy, result_budget(spec), seed_index=k)
+            key = result_key(policy, budget, seed_index=k)
             known = results.get(key)
             if progress is not None:
                 progress(f"verdict: seed {k + 1}/{spec.seeds}, {label} ({spec.train_size} images x {spec.epochs} "
