@@ -18,7 +18,7 @@ import pytest
 
 @functools.lru_cache(maxsize=1)
 def _config():
-    from policysearch.search.config import RunConfig
+    from policysearch.search.configuration.config import RunConfig
 
     folder = Path(tempfile.mkdtemp(prefix="policysearch-doctest-"))
     return RunConfig(dataset="digits", model="tiny-cnn", weights=None, image_size=8, train_size=200, val_size=100,
@@ -28,17 +28,17 @@ def _config():
 
 @functools.lru_cache(maxsize=1)
 def _splits():
-    from policysearch.search.inputs import load_splits
+    from policysearch.search.trials.inputs import load_splits
 
     return load_splits(_config())
 
 
 @functools.lru_cache(maxsize=1)
 def _study():
-    from policysearch.search.inputs import make_model_factory
-    from policysearch.search.optimize import optimize
-    from policysearch.search.progress import Progress
-    from policysearch.search.storage import open_study
+    from policysearch.search.study.storage import open_study
+    from policysearch.search.trials.inputs import make_model_factory
+    from policysearch.search.trials.optimize import optimize
+    from policysearch.search.trials.progress import Progress
 
     config = _config()
     study = open_study(config)
@@ -48,7 +48,7 @@ def _study():
 
 
 def _factory():
-    from policysearch.search.inputs import make_model_factory
+    from policysearch.search.trials.inputs import make_model_factory
 
     return make_model_factory(_config(), 10)
 

@@ -39,11 +39,11 @@ from scipy import stats
 
 from policysearch.data import load_source, make_splits, stratified_indices
 from policysearch.policy import Policy, Transfer, load_policy
-from policysearch.search.config import RunConfig, load_config
-from policysearch.search.inputs import make_model_factory
-from policysearch.search.export import default_path, search_image_epochs
+from policysearch.search.configuration.config import RunConfig, load_config
+from policysearch.search.outputs.export import default_path, search_image_epochs
 from policysearch.search.run import run_search
-from policysearch.search.storage import load_existing_study
+from policysearch.search.study.storage import load_existing_study
+from policysearch.search.trials.inputs import make_model_factory
 from policysearch.training import TrainConfig, proxy_finetune
 
 CACHE = Path(__file__).parent / "results" / "proxy_fidelity.json"

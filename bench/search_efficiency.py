@@ -9,7 +9,7 @@ training images, 3 epochs, head LR fixed), one search space (RandAugment N in
 * TPE with median pruning from the first epoch (this bench's own setting:
   ``policysearch run`` prunes with the percentile pruner by default, the
   bottom quarter from half way through a trial's epochs, see
-  ``policysearch.search.storage.make_pruner``).
+  ``policysearch.search.strategy.pruner.make_pruner``).
 
 For each, the best validation accuracy reached as a function of proxy epochs
 spent, and the epochs needed to come within 0.5 points of the grid's best.
@@ -27,11 +27,11 @@ from typing import Any
 
 import optuna
 
-from policysearch.search.config import RunConfig
-from policysearch.search.inputs import load_splits, make_model_factory
-from policysearch.search.objective import Objective
-from policysearch.search.schema import trial_epochs_run
-from policysearch.search.space import SearchSpace
+from policysearch.search.configuration.config import RunConfig
+from policysearch.search.strategy.space import SearchSpace
+from policysearch.search.study.schema import trial_epochs_run
+from policysearch.search.trials.inputs import load_splits, make_model_factory
+from policysearch.search.trials.objective import Objective
 from policysearch.training import TrainConfig
 
 HEAD_LR = 1e-2

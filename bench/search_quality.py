@@ -38,12 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from policysearch.policy import Policy
-from policysearch.search.config import RunConfig
-from policysearch.search.export import best_trial, search_image_epochs, trial_policy
+from policysearch.search.configuration.config import RunConfig
+from policysearch.search.outputs.export import best_trial, search_image_epochs, trial_policy
 from policysearch.search.run import run_search
-from policysearch.search.schema import read_verdict
-from policysearch.search.storage import load_existing_study
-from policysearch.search.verdict import format_table, verdict_text
+from policysearch.search.study.schema import read_verdict
+from policysearch.search.study.storage import load_existing_study
+from policysearch.search.verdict.verdict import format_table, verdict_text
 
 RESULTS = Path(__file__).parent / "results"
 STORAGE = f"sqlite:///{RESULTS / 'search_quality.db'}"

@@ -28,10 +28,10 @@ import optuna
 
 from policysearch import Policy
 from policysearch.policy import Transfer
-from policysearch.search.config import RunConfig
-from policysearch.search.inputs import load_splits, make_model_factory
-from policysearch.search.schema import TrialCost, set_trial_cost, write_trial_policy
-from policysearch.search.storage import make_storage
+from policysearch.search.configuration.config import RunConfig
+from policysearch.search.study.schema import TrialCost, set_trial_cost, write_trial_policy
+from policysearch.search.study.storage import make_storage
+from policysearch.search.trials.inputs import load_splits, make_model_factory
 from policysearch.training import TrainConfig, proxy_finetune
 
 TRIALS = 40

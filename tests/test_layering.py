@@ -150,10 +150,10 @@ def test_the_checker_sees_an_upward_import(tmp_path, monkeypatch):
     copy = tmp_path / "policysearch"
     subprocess.run(["cp", "-r", str(PACKAGE), str(copy)], check=True)
     target = copy / "augment" / "preview.py"
-    target.write_text(target.read_text() + "\nfrom policysearch.search.config import RunConfig\n")
+    target.write_text(target.read_text() + "\nfrom policysearch.search.configuration.config import RunConfig\n")
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", copy)
     problems = _violations()
-    assert len(problems) == 1 and "imports policysearch.search.config" in problems[0], problems
+    assert len(problems) == 1 and "imports policysearch.search.configuration.config" in problems[0], problems
 
 
 def _loaded_after(statement: str) -> set[str]:

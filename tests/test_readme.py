@@ -226,7 +226,7 @@ def test_readme_command_parses_with_the_real_parser(command, capsys):
 @pytest.mark.parametrize("command", [c for _, c in README_COMMANDS if argv_of(c)[:1] == ["run"]])
 def test_readme_run_command_loads_its_configuration(command, monkeypatch):
     from policysearch.cli.run import RUN_FLAGS
-    from policysearch.search.config import RunConfig, load_config
+    from policysearch.search.configuration.config import RunConfig, load_config
 
     monkeypatch.chdir(ROOT)  # --config paths are relative to the repository, as README's are
     args = build_parser().parse_args(argv_of(command))

@@ -70,7 +70,7 @@ def run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_run(args: argparse.Namespace) -> int:
     started = time.perf_counter()  # a --budget counts from here: importing torch and Optuna takes seconds too
-    from policysearch.search.config import load_config
+    from policysearch.search.configuration.config import load_config
     from policysearch.search.run import run_search
 
     overrides = {flag.replace("-", "_"): getattr(args, flag.replace("-", "_")) for flag in RUN_FLAGS}

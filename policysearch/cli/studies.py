@@ -24,15 +24,15 @@ def study_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _open_existing(args: argparse.Namespace) -> Any:
-    from policysearch.search.config import RunConfig
-    from policysearch.search.storage import load_existing_study
+    from policysearch.search.configuration.config import RunConfig
+    from policysearch.search.study.storage import load_existing_study
 
     default = RunConfig()
     return load_existing_study(args.study or default.study_name, args.storage or default.storage_url)
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from policysearch.search.report import describe_study
+    from policysearch.search.outputs.report import describe_study
 
     print(describe_study(_open_existing(args)))
     return 0
@@ -50,7 +50,7 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from policysearch.errors import ConfigError
     from policysearch.policy import EXPORT_FORMATS, load_policy, write_export
-    from policysearch.search.export import best_policy, export_study
+    from policysearch.search.outputs.export import best_policy, export_study
 
     if args.format not in EXPORT_FORMATS:
         raise ConfigError(f"--format should be one of {list(EXPORT_FORMATS)}, but got {args.format!r}")
@@ -78,7 +78,7 @@ def report_arguments(parser: argparse.ArgumentParser) -> None:
 def run_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from policysearch.search.report import write_report
+    from policysearch.search.outputs.report import write_report
 
     study = _open_existing(args)
     folder = Path(args.output or Path("studies") / study.study_name / "report")
@@ -101,9 +101,9 @@ def dashboard_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_dashboard(args: argparse.Namespace) -> int:
     from policysearch.errors import ConfigError
-    from policysearch.search.artifacts import artifact_dir, artifact_store
-    from policysearch.search.config import RunConfig
-    from policysearch.search.storage import make_storage, redact
+    from policysearch.search.configuration.config import RunConfig
+    from policysearch.search.outputs.artifacts import artifact_dir, artifact_store
+    from policysearch.search.study.storage import make_storage, redact
 
     try:
         from optuna_dashboard import run_server

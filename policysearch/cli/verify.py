@@ -43,9 +43,9 @@ def verify_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_verify(args: argparse.Namespace) -> int:
     from policysearch.policy import Score, load_policy
-    from policysearch.search.storage import make_storage
-    from policysearch.search.target_results import TargetResults
-    from policysearch.search.verdict import ABLATION, format_table, measure, spec_for_policy, verdict_text, \
+    from policysearch.search.study.storage import make_storage
+    from policysearch.search.verdict.target_results import TargetResults
+    from policysearch.search.verdict.verdict import ABLATION, format_table, measure, spec_for_policy, verdict_text, \
         without_augmentation
 
     policy = load_policy(args.policy)

@@ -1,7 +1,7 @@
 """A policy's score block: how it scored, and the shapes of the verdict, final check and rung it carries.
 
-The search writes these blocks (``policysearch.search.verdict``,
-``policysearch.search.promotion``) and the loader reads them back from any
+The search writes these blocks (``policysearch.search.verdict.verdict``,
+``policysearch.search.rung.promotion``) and the loader reads them back from any
 version-1 file, so their shapes are checked here, beside the :class:`Score`
 that holds them: every field named, every bad value quoted, in one line.
 Older files carry older shapes (a verdict without bounds, a final check
@@ -46,7 +46,7 @@ class Score:
     baselines: Mapping[str, float | None] = field(default_factory=dict, hash=False)
     # Mean/spread on the held-out test split, per policy name (see export.py).
     final_check: Mapping[str, Mapping[str, Any]] | None = field(default=None, hash=False)
-    # The target-budget verdict: its budget, the per-policy table, the line (see search/verdict.py).
+    # The target-budget verdict: its budget, the per-policy table, the line (see search/verdict/verdict.py).
     verdict: Mapping[str, Any] | None = field(default=None, hash=False)
     # The promotion rung that picked this policy: its budget, the pick's value, every candidate's.
     rung: Mapping[str, Any] | None = field(default=None, hash=False)
@@ -109,7 +109,7 @@ def check_verdict(name: str, value: Any) -> dict[str, Any]:
 
 
 def _check_comparison(name: str, mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """A paired comparison's fields (see ``policysearch.search.paired``): the older ones always, the bounds if there."""
+    """A paired comparison's fields (see ``policysearch.search.verdict.paired``): the older ones always, the bounds if there."""
     if not isinstance(mapping["beats"], bool):
         raise PolicyError(f"{name}.beats should be true or false, but got {show(mapping['beats'])}")
     out = {

@@ -1,6 +1,16 @@
-"""The search: configuration, the space (the only ``trial.suggest_*``), the objective, study storage
-and what a study stores (:mod:`.schema`, the only reader and writer of study and trial attributes),
-workers, the promotion rung, the target-budget verdict and export. The only layer that knows Optuna.
+"""The search: the only layer that knows Optuna. Its subpackages, in the order their imports point:
+
+* :mod:`.strategy`: the space (the only ``trial.suggest_*``), the sampler, the pruner;
+* :mod:`.configuration`: the run's configuration, and the plan of a ``--budget``;
+* :mod:`.study`: storage, and what a study stores (:mod:`.study.schema`, the only reader and
+  writer of study and trial attributes), orphaned trials;
+* :mod:`.verdict`: the target-budget verdict, its paired comparisons, stored target results;
+* :mod:`.outputs`: export, ``show`` and ``report``, plots, the dashboard's artifacts;
+* :mod:`.trials`: what a run loads once, the objective, the trial loop, workers, progress lines;
+* :mod:`.rung`: the promotion rung;
+
+and :mod:`.budget` (a ``--budget`` calibrated and re-planned) and :mod:`.run` (one ``run``),
+which use them all. The public names are re-exported here.
 
 Example:
     >>> from policysearch.search import load_config
@@ -10,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from policysearch.search.config import (
+from policysearch.search.configuration.config import (
     HEARTBEAT_INTERVAL,
     PRUNERS,
     RUN_FIELDS,
@@ -19,7 +29,7 @@ from policysearch.search.config import (
     RunConfig,
     load_config,
 )
-from policysearch.search.export import (
+from policysearch.search.outputs.export import (
     baseline_trials,
     baseline_values,
     best_trial,
@@ -30,29 +40,30 @@ from policysearch.search.export import (
     search_image_epochs,
     trial_policy,
 )
-from policysearch.search.inputs import load_splits, load_teaching, make_model_factory, target_spec, train_config
-from policysearch.search.objective import Objective, teaching_for
-from policysearch.search.optimize import optimize
-from policysearch.search.progress import Progress
-from policysearch.search.report import describe_study
+from policysearch.search.outputs.report import describe_study
 from policysearch.search.run import SearchOutcome, run_search
-from policysearch.search.space import (
+from policysearch.search.strategy.pruner import make_pruner
+from policysearch.search.strategy.sampler import make_sampler
+from policysearch.search.strategy.space import (
     BASELINES,
     DEFAULT_BACKBONE_LR_RATIO,
     DEFAULT_HEAD_LR,
     SearchSpace,
     baseline_params,
 )
-from policysearch.search.storage import (
+from policysearch.search.study.storage import (
     load_existing_study,
-    make_pruner,
-    make_sampler,
     make_storage,
     open_study,
     redact,
     settled_config,
 )
-from policysearch.search.verdict import (
+from policysearch.search.trials.inputs import load_splits, load_teaching, make_model_factory, target_spec, train_config
+from policysearch.search.trials.objective import Objective, teaching_for
+from policysearch.search.trials.optimize import optimize
+from policysearch.search.trials.progress import Progress
+from policysearch.search.trials.workers import run_workers, split_trials
+from policysearch.search.verdict.verdict import (
     STANDARD_BASELINES,
     VERDICT_SEED_OFFSET,
     TargetSpec,
@@ -61,7 +72,6 @@ from policysearch.search.verdict import (
     spec_for_policy,
     verdict_line,
 )
-from policysearch.search.workers import run_workers, split_trials
 
 __all__ = [
     "RunConfig",

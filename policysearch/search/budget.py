@@ -27,14 +27,14 @@ import numpy as np
 
 from policysearch.data import Source
 from policysearch.models import model_factory
-from policysearch.search.config import RunConfig, format_duration
-from policysearch.search.inputs import target_spec, train_config
-from policysearch.search.plan import Facts, Plan, Rates, make_plan, replan_rung, trial_estimate
-from policysearch.search.schema import trial_cost, trial_epochs_run
-from policysearch.search.space import baseline_params
-from policysearch.search.storage import make_storage
-from policysearch.search.target_results import RESULTS_STUDY, TargetResults, result_key
-from policysearch.search.verdict import STANDARD_BASELINES, result_budget
+from policysearch.search.configuration.config import RunConfig, format_duration
+from policysearch.search.configuration.plan import Facts, Plan, Rates, make_plan, replan_rung, trial_estimate
+from policysearch.search.strategy.space import baseline_params
+from policysearch.search.study.schema import trial_cost, trial_epochs_run
+from policysearch.search.study.storage import make_storage
+from policysearch.search.trials.inputs import target_spec, train_config
+from policysearch.search.verdict.target_results import RESULTS_STUDY, TargetResults, result_key
+from policysearch.search.verdict.verdict import STANDARD_BASELINES, result_budget
 from policysearch.training import time_training
 
 __all__ = ["plan_budget", "calibrate", "stored_baselines", "apply_plan", "budgeted_trials", "training_pace",
@@ -81,7 +81,7 @@ def calibrate(config: RunConfig, source: Source, splits: Any, factory: Callable[
 def stored_baselines(config: RunConfig, pool: int) -> int:
     """How many of the verdict's standard-baseline trainings the storage already holds (they are free).
 
-    The keys are the verdict's own (:func:`policysearch.search.verdict.measure`).
+    The keys are the verdict's own (:func:`policysearch.search.verdict.verdict.measure`).
     A storage file that does not exist, or has no stored results, holds none;
     nothing is created to find out. Results with a teacher are never stored.
     """

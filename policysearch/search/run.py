@@ -31,21 +31,21 @@ import optuna
 
 from policysearch.data import Source, load_source
 from policysearch.errors import ConfigError
-from policysearch.search.artifacts import save_verdict_note
 from policysearch.search.budget import apply_plan, budgeted_trials, plan_budget, rung_after_trials, training_pace
-from policysearch.search.config import RunConfig
-from policysearch.search.export import baseline_values, best_trial, export_study, search_image_epochs, trial_policy
-from policysearch.search.inputs import load_splits, load_teaching, make_model_factory, target_spec
-from policysearch.search.objective import teaching_for
-from policysearch.search.optimize import optimize
-from policysearch.search.plan import Plan, make_plan
-from policysearch.search.progress import Progress
-from policysearch.search.promotion import clear_rung, promote, run_ablation
-from policysearch.search.schema import write_verdict
-from policysearch.search.storage import make_storage, open_study, settled_config
-from policysearch.search.target_results import TargetResults
-from policysearch.search.verdict import ABLATION, ANSWER, format_table, measure, verdict_text, without_augmentation
-from policysearch.search.workers import check_gpus, run_workers
+from policysearch.search.configuration.config import RunConfig
+from policysearch.search.configuration.plan import Plan, make_plan
+from policysearch.search.outputs.artifacts import save_verdict_note
+from policysearch.search.outputs.export import baseline_values, best_trial, export_study, search_image_epochs, trial_policy
+from policysearch.search.rung.promotion import clear_rung, promote, run_ablation
+from policysearch.search.study.schema import write_verdict
+from policysearch.search.study.storage import make_storage, open_study, settled_config
+from policysearch.search.trials.inputs import load_splits, load_teaching, make_model_factory, target_spec
+from policysearch.search.trials.objective import teaching_for
+from policysearch.search.trials.optimize import optimize
+from policysearch.search.trials.progress import Progress
+from policysearch.search.trials.workers import check_gpus, run_workers
+from policysearch.search.verdict.target_results import TargetResults
+from policysearch.search.verdict.verdict import ABLATION, ANSWER, format_table, measure, verdict_text, without_augmentation
 
 __all__ = ["run_search", "SearchOutcome"]
 
@@ -70,7 +70,7 @@ def run_search(config: RunConfig, stream: TextIO | None = None, *, source: Sourc
     """Run (or resume) the study described by ``config`` and export its best policy.
 
     With ``config.jobs > 1`` (or GPUs chosen with ``config.devices``) the
-    trials run in that many worker processes sharing the study (see :mod:`policysearch.search.workers`); the final check and
+    trials run in that many worker processes sharing the study (see :mod:`policysearch.search.trials.workers`); the final check and
     the export run here once they are done. ``source`` searches a dataset
     already in memory (say :func:`policysearch.data.from_arrays`) instead of
     ``config.dataset``, whose name it takes; it runs in this process only.

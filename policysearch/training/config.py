@@ -23,7 +23,7 @@ from policysearch.errors import TrainingError
 
 __all__ = ["DEVICES", "AUGMENT_PLACES", "TRAINING_FIELDS", "TRAINING_VERSION", "TrainConfig", "FitConfig"]
 
-# Part of the key of every stored target result (search/target_results.py): raise it with any change to
+# Part of the key of every stored target result (search/verdict/target_results.py): raise it with any change to
 # training that changes what a seeded run scores (the loop, the optimiser, the schedule, the feeds, the ops).
 TRAINING_VERSION = 1
 DEVICES = ("auto", "cpu", "cuda", "mps")

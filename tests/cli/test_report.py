@@ -19,8 +19,8 @@ import pytest
 from policysearch import Policy
 from policysearch.cli import main
 from policysearch.policy import Transfer
-from policysearch.search.export import best_proxy_trial, best_trial, trial_policy
-from policysearch.search.plots import PLOTS
+from policysearch.search.outputs.export import best_proxy_trial, best_trial, trial_policy
+from policysearch.search.outputs.plots import PLOTS
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from sklearn.datasets import load_digits
 
 from policysearch.data import from_arrays, make_splits
 from policysearch.errors import ConfigError, DataError
-from policysearch.search.config import RunConfig
+from policysearch.search.configuration.config import RunConfig
 from policysearch.search.run import run_search
 
 

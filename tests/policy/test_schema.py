@@ -50,7 +50,7 @@ def test_a_real_studys_export_validates(tmp_path):
     # A real search (digits, tiny-cnn) with its rung and verdict: the export carries every block.
     import io
 
-    from policysearch.search.config import RunConfig
+    from policysearch.search.configuration.config import RunConfig
     from policysearch.search.run import run_search
 
     config = RunConfig(dataset="digits", model="tiny-cnn", weights=None, image_size=8, train_size=200, val_size=100,

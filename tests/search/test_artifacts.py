@@ -12,7 +12,7 @@ import optuna
 import pytest
 
 from policysearch.policy import Policy
-from policysearch.search.artifacts import (
+from policysearch.search.outputs.artifacts import (
     artifact_dir,
     artifact_store,
     preview_images,

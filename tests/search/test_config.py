@@ -12,8 +12,8 @@ from policysearch import load_policy
 from policysearch.augment.ops import TORCHVISION_OPS
 from policysearch.cli import main
 from policysearch.errors import ConfigError
-from policysearch.search.config import RunConfig, load_config
-from policysearch.search.space import SearchSpace
+from policysearch.search.configuration.config import RunConfig, load_config
+from policysearch.search.strategy.space import SearchSpace
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data_files" / "legacy_v2.db"
 

@@ -17,7 +17,7 @@ import pytest
 from policysearch import Policy, load_policy
 from policysearch.cli import main
 from policysearch.policy import Transfer
-from policysearch.search.export import best_trial
+from policysearch.search.outputs.export import best_trial
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ import optuna
 import pytest
 import torch
 
-from policysearch.search.objective import Objective
-from policysearch.search.space import SearchSpace, baseline_params
+from policysearch.search.strategy.space import SearchSpace, baseline_params
+from policysearch.search.trials.objective import Objective
 from policysearch.training import TrainConfig, resolve_device
 
 

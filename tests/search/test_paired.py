@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from policysearch.errors import ConfigError
-from policysearch.search.paired import compare, t_quantile
+from policysearch.search.verdict.paired import compare, t_quantile
 
 
 @pytest.mark.parametrize("df", [1, 2, 3, 4, 5, 7, 10, 20, 50])

@@ -19,8 +19,8 @@ from policysearch.cli import main
 from policysearch.errors import ConfigError
 from policysearch.policy import Policy
 from policysearch.search.budget import FIRST_TRIALS, apply_plan, budgeted_trials, stored_baselines
-from policysearch.search.config import SEARCH_KEYS, RunConfig, format_duration, load_config, parse_duration
-from policysearch.search.plan import (
+from policysearch.search.configuration.config import SEARCH_KEYS, RunConfig, format_duration, load_config, parse_duration
+from policysearch.search.configuration.plan import (
     MIN_TRIALS,
     PREFERRED_TRIALS,
     SAFETY,
@@ -32,10 +32,10 @@ from policysearch.search.plan import (
     trial_estimate,
     verdict_phase,
 )
-from policysearch.search.objective import ABLATION_OF
-from policysearch.search.progress import Progress
 from policysearch.search.run import run_search
-from policysearch.search.target_results import RESULTS_STUDY
+from policysearch.search.trials.objective import ABLATION_OF
+from policysearch.search.trials.progress import Progress
+from policysearch.search.verdict.target_results import RESULTS_STUDY
 from policysearch.training import TrainConfig, time_training
 
 RATES = Rates(setup_seconds=1.0, train_seconds_per_image=0.001, eval_seconds_per_image=0.0001)

@@ -12,8 +12,8 @@ import optuna
 import pytest
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-from policysearch.search.progress import Progress
-from policysearch.search.storage import make_storage
+from policysearch.search.study.storage import make_storage
+from policysearch.search.trials.progress import Progress
 
 READS = ("get_all_trials", "get_trial", "get_best_trial")
 LINE = re.compile(r"^(?P<label>\S* )?\[\s*(?P<done>\d+)/(?P<total>\d+)\] trial #(?P<number>\d+) (?P<state>\w+)"

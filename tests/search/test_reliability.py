@@ -13,7 +13,7 @@ import uuid
 import optuna
 import pytest
 
-from policysearch.search.space import SearchSpace, baseline_params
+from policysearch.search.strategy.space import SearchSpace, baseline_params
 
 pytestmark = pytest.mark.slow
 
@@ -225,7 +225,7 @@ def test_one_worker_with_the_same_seed_runs_the_same_trials(tmp_path):
 
 
 def test_password_never_reaches_logs_json_or_attributes(tmp_path):
-    from policysearch.search.storage import redact
+    from policysearch.search.study.storage import redact
 
     url = "postgresql+psycopg2://postgres:hunter2@127.0.0.1:5432/test"
     assert redact(url) == "postgresql+psycopg2://postgres:***@127.0.0.1:5432/test"

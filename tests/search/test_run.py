@@ -11,8 +11,8 @@ import pytest
 from policysearch import load_policy
 from policysearch.cli import main
 from policysearch.policy.to_kornia import kornia_policy
-from policysearch.search.export import best_trial, trial_policy
-from policysearch.search.objective import ABLATION_OF
+from policysearch.search.outputs.export import best_trial, trial_policy
+from policysearch.search.trials.objective import ABLATION_OF
 
 pytestmark = pytest.mark.slow
 

@@ -18,18 +18,18 @@ import optuna
 import pytest
 
 from policysearch import Policy, load_policy
+from policysearch.data import make_splits
 from policysearch.errors import ConfigError
 from policysearch.policy import Transfer
-from policysearch.search.config import RunConfig, load_config
-from policysearch.search.export import best_trial, export_study, search_image_epochs
-from policysearch.search.inputs import make_model_factory
-from policysearch.search.promotion import promote, rung_candidates
-from policysearch.search.report import describe_study
-from policysearch.data import make_splits
-from policysearch.search.rung import RungBudget, rung_splits
+from policysearch.search.configuration.config import RunConfig, load_config
+from policysearch.search.outputs.export import best_trial, export_study, search_image_epochs
+from policysearch.search.outputs.report import describe_study
 from policysearch.search.run import run_search
-from policysearch.search.space import SearchSpace
-from policysearch.search.storage import open_study
+from policysearch.search.rung.promotion import promote, rung_candidates
+from policysearch.search.rung.rung import RungBudget, rung_splits
+from policysearch.search.strategy.space import SearchSpace
+from policysearch.search.study.storage import open_study
+from policysearch.search.trials.inputs import make_model_factory
 
 TINY = dict(dataset="digits", model="tiny-cnn", weights=None, image_size=8, device="cpu", train_size=200,
             val_size=100, target_train_size=300, target_epochs=2, rung_train_size=200, rung_val_size=150)
@@ -137,7 +137,7 @@ def test_the_rung_validates_on_images_the_proxy_did_not_pick_its_candidates_with
 
 
 def test_a_run_without_a_rung_forgets_an_earlier_pick_but_not_its_cost(study_with_a_misleading_leader):
-    from policysearch.search.promotion import clear_rung
+    from policysearch.search.rung.promotion import clear_rung
 
     config, study, leader, runner_up = study_with_a_misleading_leader
     promote(study, replace(config, rung_candidates=2), None, make_model_factory(config, 10), None, io.StringIO())
@@ -216,11 +216,11 @@ def test_rung_settings_are_checked():
 
 
 def test_the_leaders_ablation_runs_unpruned_and_joins_the_rung(tmp_path, digits_source):
-    from policysearch.search.inputs import load_splits
-    from policysearch.search.objective import ABLATION_OF
-    from policysearch.search.optimize import optimize
-    from policysearch.search.progress import Progress
-    from policysearch.search.promotion import ablation_params, run_ablation
+    from policysearch.search.rung.promotion import ablation_params, run_ablation
+    from policysearch.search.trials.inputs import load_splits
+    from policysearch.search.trials.objective import ABLATION_OF
+    from policysearch.search.trials.optimize import optimize
+    from policysearch.search.trials.progress import Progress
 
     config = config_for(tmp_path, space=SearchSpace(head_lr=(1e-3, 3e-2)))
     study = optuna.create_study(storage=config.storage_url, study_name="rung", direction="maximize")
@@ -255,7 +255,7 @@ def test_the_leaders_ablation_runs_unpruned_and_joins_the_rung(tmp_path, digits_
 
 
 def test_no_ablation_when_the_leader_does_not_augment(study_with_a_misleading_leader):
-    from policysearch.search.promotion import ablation_params
+    from policysearch.search.rung.promotion import ablation_params
 
     config, study, leader, runner_up = study_with_a_misleading_leader
     assert ablation_params(study, config.space) is None  # the leader is no augmentation already
@@ -274,6 +274,6 @@ def space_distributions(space):
 
 
 def trial_policy_of(trial):
-    from policysearch.search.export import trial_policy
+    from policysearch.search.outputs.export import trial_policy
 
     return trial_policy(trial)

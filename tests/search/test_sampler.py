@@ -15,10 +15,10 @@ import math
 import optuna
 import pytest
 
-from policysearch.search.config import RunConfig
-from policysearch.search.sampler import WorkerSampler, trial_seed
-from policysearch.search.space import SearchSpace, baseline_params
-from policysearch.search.storage import make_sampler, open_study
+from policysearch.search.configuration.config import RunConfig
+from policysearch.search.strategy.sampler import WorkerSampler, make_sampler, trial_seed
+from policysearch.search.strategy.space import SearchSpace, baseline_params
+from policysearch.search.study.storage import open_study
 
 # The workers here ask for trials (ask/tell) from studies whose storage beats: Optuna's warning is expected.
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")

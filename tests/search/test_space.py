@@ -8,7 +8,7 @@ import pytest
 from policysearch.augment.ops import TORCHVISION_OPS
 from policysearch.errors import ConfigError
 from policysearch.policy import STANDARD_CROP_BIN, Policy
-from policysearch.search.space import BASELINES, SearchSpace, baseline_params
+from policysearch.search.strategy.space import BASELINES, SearchSpace, baseline_params
 
 # A space as every study made before op groups searched it: torchvision's 14 ops, fixed.
 FIXED = SearchSpace(ops=TORCHVISION_OPS)

@@ -8,12 +8,12 @@ import sys
 
 import optuna
 
-from policysearch.search.storage import make_storage
+from policysearch.search.study.storage import make_storage
 
 # Each process claims enqueued trials the way study.optimize does, until none is left.
 CLAIM = """
 import sys, optuna
-from policysearch.search.storage import make_storage
+from policysearch.search.study.storage import make_storage
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 study = optuna.load_study(study_name="claims", storage=make_storage(sys.argv[1]))
 sys.stdin.read()  # wait for the go (stdin closed), so that the claims overlap

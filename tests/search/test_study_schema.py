@@ -2,7 +2,7 @@
 
 The attribute names below are written out literally on purpose: they are a
 stored format (studies live for years), so renaming a constant in
-``policysearch/search/schema.py`` must fail here.
+``policysearch/search/study/schema.py`` must fail here.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from pathlib import Path
 import optuna
 import pytest
 
-from policysearch.search import schema
-from policysearch.search.config import RunConfig
-from policysearch.search.export import best_trial
+from policysearch.search.configuration.config import RunConfig
+from policysearch.search.outputs.export import best_trial
 from policysearch.search.run import run_search
-from policysearch.search.schema import (
+from policysearch.search.study import schema
+from policysearch.search.study.schema import (
     Ablation,
     Baseline,
     Owner,
@@ -30,9 +30,9 @@ from policysearch.search.schema import (
     StudyIdentity,
     TrialCost,
 )
-from policysearch.search.target_results import RESULTS_STUDY
+from policysearch.search.verdict.target_results import RESULTS_STUDY
 
-PACKAGE = Path(schema.__file__).resolve().parents[1]
+PACKAGE = Path(schema.__file__).resolve().parents[2]
 SCHEMA = Path(schema.__file__).resolve()
 LEGACY = Path(__file__).resolve().parents[1] / "data_files" / "legacy_v2.db"
 
@@ -64,7 +64,7 @@ def test_only_the_schema_module_touches_stored_attributes():
             named = _attribute_literals(line)
             found.append(f"{path.relative_to(PACKAGE.parent)}:{number}: {line}"
                          + (f"  (spells {', '.join(map(repr, named))})" if named else ""))
-    assert not found, ("only policysearch/search/schema.py may read or write study and trial attributes; "
+    assert not found, ("only policysearch/search/study/schema.py may read or write study and trial attributes; "
                        "use its accessors instead:\n" + "\n".join(found))
 
 

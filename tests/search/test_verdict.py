@@ -14,16 +14,16 @@ import pytest
 
 from policysearch import Policy, load_policy
 from policysearch.augment.ops import TORCHVISION_OPS
-from policysearch.policy import APPROACHES
 from policysearch.cli import main
 from policysearch.errors import ConfigError
-from policysearch.search.config import RunConfig, load_config
-from policysearch.search.report import describe_study
+from policysearch.policy import APPROACHES
+from policysearch.search.configuration.config import RunConfig, load_config
+from policysearch.search.outputs.report import describe_study
 from policysearch.search.run import run_search
-from policysearch.search.space import SearchSpace, baseline_params
-from policysearch.search.storage import load_existing_study, open_study
-from policysearch.search.target_results import TargetResults
-from policysearch.search.verdict import STANDARD_BASELINES, TargetSpec, measure, seed_draw, verdict_line
+from policysearch.search.strategy.space import SearchSpace, baseline_params
+from policysearch.search.study.storage import load_existing_study, open_study
+from policysearch.search.verdict.target_results import TargetResults
+from policysearch.search.verdict.verdict import STANDARD_BASELINES, TargetSpec, measure, seed_draw, verdict_line
 
 TINY = dict(dataset="digits", model="tiny-cnn", weights=None, image_size=8, device="cpu")
 

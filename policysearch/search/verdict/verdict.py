@@ -41,8 +41,8 @@ from policysearch.data import IMAGE_SIZE, Source, load_source, stratified_indice
 from policysearch.errors import ConfigError
 from policysearch.models import model_factory
 from policysearch.policy import STANDARD_CROP_BIN, Policy
-from policysearch.search.paired import OUTCOMES, Comparison, compare
-from policysearch.search.target_results import TargetResults, recipe, result_key
+from policysearch.search.verdict.paired import OUTCOMES, Comparison, compare
+from policysearch.search.verdict.target_results import TargetResults, recipe, result_key
 from policysearch.training import TRAINING_FIELDS, TrainConfig, resolve_device, train_and_score
 from policysearch.training.devices import recipe as recipe_for
 

@@ -2,7 +2,7 @@
 
 Example:
     >>> import io
-    >>> from policysearch.search.progress import Progress
+    >>> from policysearch.search.trials.progress import Progress
     >>> study = tiny_study()
     >>> before = len(study.trials)
     >>> optimize(study, tiny_config(), tiny_splits(), tiny_factory(), Progress(1, None, io.StringIO()), 1)
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from policysearch.search.artifacts import artifact_dir, preview_images, with_previews
-from policysearch.search.config import RunConfig
-from policysearch.search.inputs import train_config
-from policysearch.search.objective import Objective
-from policysearch.search.schema import Placement
+from policysearch.search.configuration.config import RunConfig
+from policysearch.search.outputs.artifacts import artifact_dir, preview_images, with_previews
+from policysearch.search.study.schema import Placement
+from policysearch.search.trials.inputs import train_config
+from policysearch.search.trials.objective import Objective
 
 __all__ = ["optimize"]
 

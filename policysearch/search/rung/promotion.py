@@ -11,7 +11,7 @@ the target, decide whether the leader's augmentation holds.
 
 The rung's result is stored in the study (:class:`.schema.StoredRung`): its budget,
 each candidate's validation accuracy by trial number, and the pick, which
-:func:`policysearch.search.export.best_trial` returns from then on. A resumed
+:func:`policysearch.search.outputs.export.best_trial` returns from then on. A resumed
 study runs the rung again over its new leaders, reusing the scores of
 candidates already trained at the same budget.
 
@@ -19,7 +19,7 @@ Example:
     >>> import io
     >>> from dataclasses import replace
     >>> from policysearch.search.run import run_search
-    >>> from policysearch.search.storage import load_existing_study
+    >>> from policysearch.search.study.storage import load_existing_study
     >>> config = replace(tiny_config(), study="doctest-rung", trials=3, final=False, rung_candidates=2,
     ...                  rung_train_size=100, rung_val_size=50)
     >>> outcome = run_search(config, io.StringIO())
@@ -37,13 +37,13 @@ from typing import Any, Callable, TextIO
 import optuna
 
 from policysearch.data import Source, load_source
-from policysearch.search.config import RunConfig
-from policysearch.search.export import best_proxy_trial, trial_policy
-from policysearch.search.inputs import train_config
-from policysearch.search.objective import teaching_for
-from policysearch.search.rung import RungBudget, pick, rung_splits, score_candidates
-from policysearch.search.schema import StoredRung, ablated_trial, enqueue_ablation, read_rung, write_rung
-from policysearch.search.space import SearchSpace
+from policysearch.search.configuration.config import RunConfig
+from policysearch.search.outputs.export import best_proxy_trial, trial_policy
+from policysearch.search.rung.rung import RungBudget, pick, rung_splits, score_candidates
+from policysearch.search.strategy.space import SearchSpace
+from policysearch.search.study.schema import StoredRung, ablated_trial, enqueue_ablation, read_rung, write_rung
+from policysearch.search.trials.inputs import train_config
+from policysearch.search.trials.objective import teaching_for
 
 __all__ = ["promote", "rung_candidates", "ablation_params", "run_ablation", "clear_rung"]
 

@@ -1,7 +1,7 @@
 """What a search loads once before its trials: the splits, the model factory, the teacher, the proxy budget.
 
 Example:
-    >>> from policysearch.search.config import RunConfig
+    >>> from policysearch.search.configuration.config import RunConfig
     >>> train_config(RunConfig(epochs=2)).epochs
     2
 """
@@ -13,8 +13,8 @@ from typing import Any, Callable
 from policysearch.data import Source, load_source, make_splits
 from policysearch.distill import Teaching
 from policysearch.models import model_factory
-from policysearch.search.config import RunConfig
-from policysearch.search.verdict import TargetSpec
+from policysearch.search.configuration.config import RunConfig
+from policysearch.search.verdict.verdict import TargetSpec
 from policysearch.training import TrainConfig, check_teacher, load_teacher, resolve_device
 
 __all__ = ["load_splits", "make_model_factory", "load_teaching", "train_config", "target_spec"]

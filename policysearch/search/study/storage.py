@@ -7,20 +7,18 @@ file. Heartbeats mark a trial left RUNNING by a killed process as failed, and
 its parameters are retried.
 
 Example:
-    >>> from policysearch.search.storage import redact
+    >>> from policysearch.search.study.storage import redact
     >>> redact("postgresql://ann:secret@db.example/optuna")
     'postgresql://ann:***@db.example/optuna'
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import time
-import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import optuna
 import optuna.storages as storages
@@ -31,11 +29,12 @@ from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.engine import make_url
 
 from policysearch.errors import StorageError
-from policysearch.search.config import HEARTBEAT_INTERVAL, RunConfig
-from policysearch.search.orphans import fail_orphans
-from policysearch.search.sampler import WorkerSampler
-from policysearch.search.schema import StudyIdentity, enqueue_baseline, read_settings, write_settings
-from policysearch.search.space import baseline_params
+from policysearch.search.configuration.config import HEARTBEAT_INTERVAL, RunConfig
+from policysearch.search.strategy.pruner import make_pruner
+from policysearch.search.strategy.sampler import make_sampler, quiet_optuna
+from policysearch.search.strategy.space import baseline_params
+from policysearch.search.study.orphans import fail_orphans
+from policysearch.search.study.schema import StudyIdentity, enqueue_baseline, read_settings, write_settings
 
 __all__ = [
     "settled_config",
@@ -43,8 +42,6 @@ __all__ = [
     "make_storage",
     "open_study",
     "load_existing_study",
-    "make_sampler",
-    "make_pruner",
 ]
 
 GRACE_HEARTBEATS = 6  # a RUNNING trial silent this many heartbeats belonged to a dead process
@@ -88,7 +85,7 @@ def make_storage(url: str, heartbeat: int = HEARTBEAT_INTERVAL) -> Any:
         # the BEGIN IMMEDIATE below is the only one (see _serialise_sqlite).
         engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT, "isolation_level": None}}
     try:
-        with _quiet_optuna():
+        with quiet_optuna():
             storage = RDBStorage(url, engine_kwargs=engine_kwargs, **_heartbeat_kwargs(heartbeat))
         if sqlite:
             _serialise_sqlite(storage.engine)
@@ -122,15 +119,6 @@ def _heartbeat_kwargs(interval: int) -> dict[str, Any]:
     return kwargs
 
 
-@contextlib.contextmanager
-def _quiet_optuna() -> Iterator[None]:
-    """Silence Optuna's experimental-feature warnings: we chose those features."""
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        yield
-
-
 def _ensure_folder(folder: Path, url: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -145,61 +133,6 @@ def _first_line(exc: BaseException) -> str:
         exc = exc.__cause__ or exc.__context__
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return redact(text[0]) if text else type(exc).__name__
-
-
-def make_sampler(config: RunConfig, offset: int = 0) -> Any:
-    """TPE (multivariate, seeded, constant liar for parallel workers), random, or grid.
-
-    ``offset`` (the number of trials already in the study) shifts the seed, so
-    a resumed run does not replay the random draws of the first one. TPE and
-    random draw as a :class:`WorkerSampler`: another worker's trials between
-    two of this one's reseed it from the trial number, so that workers opening
-    the study together never draw the same points. Grid takes the study's seed
-    unshifted: every worker must shuffle the grid alike, since it runs the grid
-    point numbered as its trial.
-
-    Example:
-        >>> from policysearch.search import RunConfig
-        >>> type(make_sampler(RunConfig(sampler="random"), offset=3)).__name__
-        'WorkerSampler'
-    """
-
-    if config.sampler == "grid":
-        return optuna.samplers.GridSampler(config.space.grid(distill=config.teacher is not None), seed=config.seed)
-    make = _random_sampler if config.sampler == "random" else _tpe_sampler
-    return WorkerSampler(make, config.seed, offset)
-
-
-def _random_sampler(seed: int) -> Any:
-    return optuna.samplers.RandomSampler(seed=seed)
-
-
-def _tpe_sampler(seed: int) -> Any:
-    with _quiet_optuna():
-        return optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
-        )
-
-
-def make_pruner(config: RunConfig) -> Any:
-    """Percentile (the default), median, Hyperband over the epochs, or none.
-
-    The percentile and median pruners wait for 4 finished trials and never
-    stop a trial in the first half of its epochs: the baselines' default
-    learning rates learn fastest early, and a higher rate under the cosine
-    schedule catches up late. Pruning against the median from epoch 1 stopped
-    11 of 12 sampled trials of a 10-epoch Fashion-MNIST proxy, and from half
-    way 8 of 9: with the strong baselines among the few finished trials, the
-    median is a high bar. The percentile pruner stops only the bottom quarter.
-    """
-    if config.pruner == "none":
-        return optuna.pruners.NopPruner()
-    if config.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=config.proxy_epochs)
-    warmup = config.proxy_epochs // 2
-    if config.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=warmup)
-    return optuna.pruners.PercentilePruner(25.0, n_startup_trials=4, n_warmup_steps=warmup)
 
 
 def open_study(config: RunConfig) -> Any:

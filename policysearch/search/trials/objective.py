@@ -8,7 +8,7 @@ policy JSON, seconds spent, epochs run, the device, and per-seed accuracies.
 
 Example:
     >>> import optuna
-    >>> from policysearch.search.schema import trial_policy_document
+    >>> from policysearch.search.study.schema import trial_policy_document
     >>> study = optuna.create_study(direction="maximize")
     >>> objective = Objective(SearchSpace(), tiny_splits(), tiny_factory(), TrainConfig(epochs=1, device="cpu"))
     >>> study.optimize(objective, n_trials=2)
@@ -28,8 +28,9 @@ from typing import Any, Callable
 import optuna
 
 from policysearch.augment.groups import is_grey
-from policysearch.search.orphans import record_owner
-from policysearch.search.schema import (
+from policysearch.search.strategy.space import SearchSpace
+from policysearch.search.study.orphans import record_owner
+from policysearch.search.study.schema import (
     ABLATION_OF,
     Placement,
     TrialCost,
@@ -39,7 +40,6 @@ from policysearch.search.schema import (
     set_trial_placement,
     write_trial_policy,
 )
-from policysearch.search.space import SearchSpace
 from policysearch.training import TrainConfig, proxy_finetune
 
 __all__ = ["Objective", "teaching_for", "ABLATION_OF"]  # ABLATION_OF: kept here for earlier importers

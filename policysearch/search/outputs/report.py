@@ -1,5 +1,5 @@
 """Text summaries of a study: ``policysearch show``'s lines, and ``policysearch report``'s folder
-(the plots of :mod:`policysearch.search.plots` and a ``summary.md``).
+(the plots of :mod:`policysearch.search.outputs.plots` and a ``summary.md``).
 
 Example:
     >>> print(describe_study(tiny_study()))  # doctest: +ELLIPSIS
@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import optuna
 
 from policysearch._io import atomic_path
-from policysearch.search.export import (
+from policysearch.search.outputs.export import (
     baseline_values,
     best_trial,
     current_final_check,
@@ -28,10 +28,10 @@ from policysearch.search.export import (
     search_image_epochs,
     trial_policy,
 )
-from policysearch.search.plots import PLOTS, write_plots
-from policysearch.search.schema import baseline_name, read_identity, trial_policy_document
-from policysearch.search.storage import redact
-from policysearch.search.verdict import format_table
+from policysearch.search.outputs.plots import PLOTS, write_plots
+from policysearch.search.study.schema import baseline_name, read_identity, trial_policy_document
+from policysearch.search.study.storage import redact
+from policysearch.search.verdict.verdict import format_table
 
 __all__ = ["describe_study", "summary_markdown", "write_report", "SUMMARY_FILE"]
 

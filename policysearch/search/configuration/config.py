@@ -6,7 +6,7 @@ on the command line override it. Unknown keys and wrong types are a
 :class:`ConfigError` naming the key, the file and the bad value.
 
 Example:
-    >>> from policysearch.search.config import RunConfig
+    >>> from policysearch.search.configuration.config import RunConfig
     >>> RunConfig().study_name
     'fashion-mnist-efficientnet-lite0'
 """
@@ -26,7 +26,7 @@ from policysearch.data.images import IMAGE_SIZE
 from policysearch.distill.teaching import TEACHER_VIEWS
 from policysearch.errors import ConfigError
 from policysearch.policy import APPROACHES
-from policysearch.search.space import SearchSpace
+from policysearch.search.strategy.space import SearchSpace
 from policysearch.training.config import TRAINING_FIELDS
 
 __all__ = ["RunConfig", "load_config", "parse_duration", "format_duration", "SAMPLERS", "PRUNERS", "SEARCH_KEYS", "RUN_FIELDS", "HEARTBEAT_INTERVAL"]
@@ -90,7 +90,7 @@ class RunConfig:
     seeds: int = 1
     trials: int = 20
     timeout: float | None = None
-    # seconds the whole run may take, the verdict included (search/plan.py); "5m", "90s", "1h30m" or seconds.
+    # seconds the whole run may take, the verdict included (search/configuration/plan.py); "5m", "90s", "1h30m" or seconds.
     # Not a search key: it decides how many trials run, not what a trial's value means.
     budget: float | None = None
     study: str | None = None
@@ -114,7 +114,7 @@ class RunConfig:
     target_epochs: int = 4
     target_model: str | None = None  # None: the search's model
     target_image_size: int | None = None  # None: the search's image size
-    # The promotion rung (search/rung.py): the proxy's best few, trained again nearer the target, pick the answer.
+    # The promotion rung (search/rung/rung.py): the proxy's best few, trained again nearer the target, pick the answer.
     rung_candidates: int = 3  # 0: no rung, the best proxy value is the answer
     rung_train_size: int | None = None  # None: see rung_budget
     rung_val_size: int = 2000

@@ -39,7 +39,7 @@ A proxy trial is planned as if it ran every epoch (pruned ones end sooner:
 the run then ends early, never late).
 
 Example:
-    >>> from policysearch.search.config import RunConfig
+    >>> from policysearch.search.configuration.config import RunConfig
     >>> rates = Rates(setup_seconds=1.0, train_seconds_per_image=0.001, eval_seconds_per_image=0.0001)
     >>> facts = Facts(pool=60000, test_images=10000, cached=0, baselines=4)
     >>> plan = make_plan(RunConfig(), rates, rates, budget=600, spent=10, facts=facts)
@@ -58,7 +58,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from policysearch.errors import ConfigError
-from policysearch.search.config import RunConfig, format_duration
+from policysearch.search.configuration.config import RunConfig, format_duration
 
 __all__ = ["Rates", "Facts", "Phase", "Plan", "make_plan", "replan_rung", "trial_estimate", "SAFETY", "PREFERRED_TRIALS", "MIN_TRIALS",
            "VERDICT_POLICIES"]
@@ -221,7 +221,7 @@ def replan_rung(config: RunConfig, plan: Plan, *, pace: float, left: float, over
     budget; none if even the smallest does not.
 
     Example:
-        >>> from policysearch.search.config import RunConfig
+        >>> from policysearch.search.configuration.config import RunConfig
         >>> rates = Rates(setup_seconds=1.0, train_seconds_per_image=0.001, eval_seconds_per_image=0.0001)
         >>> facts = Facts(pool=60000, test_images=10000)
         >>> plan = make_plan(RunConfig(), rates, rates, budget=600, spent=10, facts=facts)
@@ -241,7 +241,7 @@ def trial_estimate(config: RunConfig, rates: Rates, epochs_run: int) -> float:
     ran fewer): a setup per seed begun, each epoch's training and validation.
 
     Example:
-        >>> from policysearch.search.config import RunConfig
+        >>> from policysearch.search.configuration.config import RunConfig
         >>> trial_estimate(RunConfig(train_size=100, val_size=50, epochs=2), Rates(1.0, 0.01, 0.002), 1)
         2.1
     """
@@ -255,7 +255,7 @@ def verdict_phase(config: RunConfig, rates: Rates, facts: Facts) -> Phase:
     less the stored ones (never fewer seeds than ``final_seeds``); none with ``--no-final``.
 
     Example:
-        >>> from policysearch.search.config import RunConfig
+        >>> from policysearch.search.configuration.config import RunConfig
         >>> verdict_phase(RunConfig(target_train_size=100, target_epochs=2), Rates(1.0, 0.01, 0.001),
         ...               Facts(pool=50, test_images=1000, cached=4))
         Phase(trainings=14, seconds=42.0, cached=4)
@@ -274,7 +274,7 @@ def rung_phase(config: RunConfig, rates: Rates, facts: Facts, candidates: int, s
     training images (None: the configuration's), on ``rung_seeds`` seeds.
 
     Example:
-        >>> from policysearch.search.config import RunConfig
+        >>> from policysearch.search.configuration.config import RunConfig
         >>> rung_phase(RunConfig(rung_val_size=100, target_epochs=2), Rates(1.0, 0.01, 0.001),
         ...            Facts(pool=500, test_images=0), 2, 200, trial_seconds=5.0).trainings
         6
@@ -291,7 +291,7 @@ def _rung_options(config: RunConfig) -> list[tuple[int, int | None]]:
     """Rungs to try, largest first: (candidates, training images or None for the configuration's).
 
     Example:
-        >>> from policysearch.search.config import RunConfig
+        >>> from policysearch.search.configuration.config import RunConfig
         >>> _rung_options(RunConfig(rung_candidates=2, train_size=250, target_train_size=2000))
         [(2, None), (1, None), (1, 500), (1, 250), (0, None)]
     """

@@ -30,7 +30,7 @@ import optuna
 import torch
 
 from policysearch.policy import Policy
-from policysearch.search.schema import read_target_results, write_target_result
+from policysearch.search.study.schema import read_target_results, write_target_result
 from policysearch.training import TRAINING_VERSION
 
 __all__ = ["TargetResults", "result_key", "recipe", "RESULTS_STUDY"]

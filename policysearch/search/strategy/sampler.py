@@ -16,6 +16,9 @@ TPE's constant liar still counts the trials other workers are running as
 poor results, which spreads TPE's later proposals; it never separated the
 random start-up draws, and different seeds do.
 
+:func:`make_sampler` builds a study's sampler from the run's settings: TPE
+or random as a :class:`WorkerSampler`, or grid.
+
 Example:
     >>> trial_seed(0, 5) == trial_seed(0, 5) != trial_seed(0, 6)
     True
@@ -23,7 +26,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import contextlib
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import optuna
@@ -31,7 +36,10 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["WorkerSampler", "trial_seed"]
+if TYPE_CHECKING:  # annotations only: the configuration imports the strategy, not the reverse
+    from policysearch.search.configuration.config import RunConfig
+
+__all__ = ["WorkerSampler", "trial_seed", "make_sampler", "quiet_optuna"]
 
 
 def trial_seed(seed: int, number: int) -> int:
@@ -97,3 +105,46 @@ class WorkerSampler(BaseSampler):
 
     def reseed_rng(self) -> None:
         self._sampler.reseed_rng()
+
+
+def make_sampler(config: RunConfig, offset: int = 0) -> Any:
+    """TPE (multivariate, seeded, constant liar for parallel workers), random, or grid.
+
+    ``offset`` (the number of trials already in the study) shifts the seed, so
+    a resumed run does not replay the random draws of the first one. TPE and
+    random draw as a :class:`WorkerSampler`: another worker's trials between
+    two of this one's reseed it from the trial number, so that workers opening
+    the study together never draw the same points. Grid takes the study's seed
+    unshifted: every worker must shuffle the grid alike, since it runs the grid
+    point numbered as its trial.
+
+    Example:
+        >>> from policysearch.search import RunConfig
+        >>> type(make_sampler(RunConfig(sampler="random"), offset=3)).__name__
+        'WorkerSampler'
+    """
+
+    if config.sampler == "grid":
+        return optuna.samplers.GridSampler(config.space.grid(distill=config.teacher is not None), seed=config.seed)
+    make = _random_sampler if config.sampler == "random" else _tpe_sampler
+    return WorkerSampler(make, config.seed, offset)
+
+
+def _random_sampler(seed: int) -> Any:
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _tpe_sampler(seed: int) -> Any:
+    with quiet_optuna():
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
+        )
+
+
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Silence Optuna's experimental-feature warnings: we chose those features."""
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield

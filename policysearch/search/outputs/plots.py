@@ -2,7 +2,7 @@
 
 Four plots: the optimization history, the parameter importances, the
 contour of RandAugment's N x M (``num_ops`` x ``magnitude``, the names in
-:mod:`policysearch.search.space`) and the per-epoch intermediate values.
+:mod:`policysearch.search.strategy.space`) and the per-epoch intermediate values.
 A plot the study cannot give yet (too few trials, no RandAugment trial) is
 skipped with its reason rather than failing the others.
 

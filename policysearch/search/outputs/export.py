@@ -21,7 +21,8 @@ import optuna
 from policysearch import __version__
 from policysearch.errors import StorageError
 from policysearch.policy import EXPORT_FORMATS, Policy, Provenance, Score, load_policy, write_export
-from policysearch.search.schema import (
+from policysearch.search.strategy.space import BASELINES
+from policysearch.search.study.schema import (
     StoredResult,
     baseline_name,
     read_final_check,
@@ -32,8 +33,7 @@ from policysearch.search.schema import (
     trial_epochs_run,
     trial_policy_document,
 )
-from policysearch.search.space import BASELINES
-from policysearch.search.storage import redact
+from policysearch.search.study.storage import redact
 
 __all__ = ["best_trial", "best_proxy_trial", "trial_policy", "baseline_trials", "baseline_values",
            "current_final_check", "current_verdict", "current_rung", "search_image_epochs",

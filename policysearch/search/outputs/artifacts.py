@@ -32,8 +32,8 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
 from policysearch.augment import preview_grid, save_png
-from policysearch.search.export import trial_policy
-from policysearch.search.verdict import format_table
+from policysearch.search.outputs.export import trial_policy
+from policysearch.search.verdict.verdict import format_table
 
 __all__ = ["ARTIFACTS_FOLDER", "PREVIEW_IMAGES", "PREVIEW_DRAWS", "artifact_dir", "artifact_store",
            "preview_images", "upload_preview", "with_previews", "verdict_markdown", "save_verdict_note"]
@@ -119,7 +119,7 @@ def with_previews(objective: Callable[[Any], float], folder: str | Path, images:
 
     Example:
         >>> from policysearch.policy import Policy
-        >>> from policysearch.search.schema import write_trial_policy
+        >>> from policysearch.search.study.schema import write_trial_policy
         >>> def objective(trial):
         ...     write_trial_policy(trial, Policy(num_ops=1, magnitude=5).to_json())
         ...     return 0.5

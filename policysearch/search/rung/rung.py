@@ -15,7 +15,7 @@ sees, nor the proxy's validation images, which chose the candidates). The rung's
 is the search's answer.
 
 This module trains; what it stores and where lives with the study
-(:func:`policysearch.search.export.best_trial` reads the pick).
+(:func:`policysearch.search.outputs.export.best_trial` reads the pick).
 
 Example:
     >>> from policysearch.data import load_source

@@ -31,7 +31,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from policysearch.search.schema import Owner, read_owner, store_trial_failure, write_owner
+from policysearch.search.study.schema import Owner, read_owner, store_trial_failure, write_owner
 
 __all__ = ["record_owner", "fail_orphans", "process_alive"]
 

@@ -19,7 +19,7 @@ those ops, with ``num_ops`` from its low end, as before.
 
 Example:
     >>> import optuna
-    >>> from policysearch.search.space import SearchSpace
+    >>> from policysearch.search.strategy.space import SearchSpace
     >>> trial = optuna.trial.FixedTrial({"group_flips": True, "group_crop": False, "group_geometric": True,
     ...     "group_colour": False, "group_histogram": False, "group_cutout": False, "augmentation": "randaugment",
     ...     "num_ops": 1, "magnitude": 5, "approach": "finetune", "head_lr": 0.01, "backbone_lr_ratio": 0.1})

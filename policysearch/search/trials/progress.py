@@ -36,7 +36,7 @@ from typing import Any, Callable, TextIO
 
 import optuna
 
-from policysearch.search.schema import baseline_name, trial_failure
+from policysearch.search.study.schema import baseline_name, trial_failure
 
 __all__ = ["Progress"]
 

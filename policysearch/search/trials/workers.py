@@ -4,7 +4,7 @@ This is Optuna's own distributed mode, on one machine: every worker opens the
 same study in the same storage and runs trials; the storage hands out the
 enqueued baselines once, and each trial's number once, and the sampler
 reseeds from the trial number whenever another worker's trials came between
-two of its own (:class:`~policysearch.search.sampler.WorkerSampler`), so no
+two of its own (:class:`~policysearch.search.strategy.sampler.WorkerSampler`), so no
 two workers draw the same point. Processes, not threads (the GIL, and torch's own threads):
 torch's threads are divided between the workers. The requested trials are
 divided too, so the study gets exactly that many. On CUDA the workers share
@@ -26,12 +26,12 @@ from typing import Any, TextIO
 import optuna
 
 from policysearch.errors import PolicySearchError
-from policysearch.search.config import RunConfig
-from policysearch.search.inputs import load_splits, load_teaching, make_model_factory
-from policysearch.search.optimize import optimize
-from policysearch.search.progress import Progress
-from policysearch.search.schema import Placement
-from policysearch.search.storage import open_study, settled_config
+from policysearch.search.configuration.config import RunConfig
+from policysearch.search.study.schema import Placement
+from policysearch.search.study.storage import open_study, settled_config
+from policysearch.search.trials.inputs import load_splits, load_teaching, make_model_factory
+from policysearch.search.trials.optimize import optimize
+from policysearch.search.trials.progress import Progress
 
 __all__ = ["run_workers", "split_trials", "check_gpus"]
 

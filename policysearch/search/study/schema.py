@@ -7,7 +7,7 @@ names and knows those shapes; every other module goes through its accessors.
 A study written by an earlier release reads back through the same accessors:
 a rung from before paired seeds (no per-seed ``values``, no ``candidates``),
 a final check from before the verdict, settings with no format (see
-:meth:`policysearch.search.config.RunConfig.with_legacy_defaults`).
+:meth:`policysearch.search.configuration.config.RunConfig.with_legacy_defaults`).
 
 Study attributes: ``settings`` (the search settings, see
 :meth:`RunConfig.search_settings`), ``storage`` (redacted URL), ``dataset``,
@@ -209,7 +209,7 @@ def read_verdict(study: Any) -> StoredResult | None:
 
 
 def write_verdict(study: Any, verdict: Mapping[str, Any], trial_number: int) -> None:
-    """Store ``verdict`` (see :func:`policysearch.search.verdict.measure`) as measured for ``trial_number``."""
+    """Store ``verdict`` (see :func:`policysearch.search.verdict.verdict.measure`) as measured for ``trial_number``."""
     study.set_user_attr(VERDICT, verdict)
     study.set_user_attr(VERDICT_TRIAL, trial_number)
 
