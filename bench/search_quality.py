@@ -37,6 +37,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from optuna.trial import TrialState
+
+from policysearch.errors import StorageError
 from policysearch.policy import Policy
 from policysearch.search.configuration.config import RunConfig
 from policysearch.search.outputs.export import best_trial, search_image_epochs, trial_policy
@@ -106,13 +109,24 @@ def run_case(case: Case, seed: int, cached: bool) -> dict[str, Any]:
     config = config_for(case, seed)
     start = time.perf_counter()
     if not cached:
-        run_search(config, sys.stderr)
+        # ``run`` runs ``trials`` more each time: an interrupted bench runs only the trials it still owes
+        # (none: the rung and the verdict, whose stored trainings are reused).
+        run_search(replace(config, trials=max(0, case.trials - _trials_done(config))), sys.stderr)
     study = load_existing_study(config.study_name, STORAGE)
     verdict = read_verdict(study).value
     images, epochs = case.target
     return {"case": case, "verdict": verdict, "answer": describe(trial_policy(best_trial(study))),
             "cost": search_image_epochs(study) / (images * epochs),
             "seconds": None if cached else time.perf_counter() - start}
+
+
+def _trials_done(config: RunConfig) -> int:
+    """Proxy trials the case's study already holds (completed or pruned); 0 before its first run."""
+    try:
+        study = load_existing_study(config.study_name, STORAGE)
+    except StorageError:
+        return 0
+    return sum(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) for trial in study.get_trials(deepcopy=False))
 
 
 def report(result: dict[str, Any]) -> str:

@@ -28,7 +28,7 @@ RUN_FLAGS: dict[str, tuple[Any, str]] = {
     "test-size": (int, "held-out test images for the verdict (default: all)"),
     "epochs": (int, "proxy epochs per trial (default: the target's epochs)"),
     "batch-size": (int, "proxy batch size"),
-    "trials": (int, "trials to run now (added to a resumed study)"),
+    "trials": (int, "trials to run now (added to a resumed study; 0: only its rung and verdict)"),
     "timeout": (float, "stop starting trials after this many seconds"),
     "budget": (str, "the whole run's time, verdict included, e.g. 90s, 5m, 1h30m: a short calibration plans the "
                     "trials, the rung and the verdict to fit, and prints the plan and its end time"),

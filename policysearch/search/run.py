@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 import optuna
+from optuna.trial import TrialState
 
 from policysearch.data import Source, load_source
 from policysearch.errors import ConfigError
@@ -38,7 +39,7 @@ from policysearch.search.outputs.artifacts import save_verdict_note
 from policysearch.search.outputs.export import baseline_values, best_trial, export_study, search_image_epochs, trial_policy
 from policysearch.search.rung.promotion import clear_rung, promote, run_ablation
 from policysearch.search.study.schema import write_verdict
-from policysearch.search.study.storage import make_storage, open_study, settled_config
+from policysearch.search.study.storage import load_existing_study, make_storage, open_study, settled_config
 from policysearch.search.trials.inputs import load_splits, load_teaching, make_model_factory, target_spec
 from policysearch.search.trials.objective import teaching_for
 from policysearch.search.trials.optimize import optimize
@@ -80,6 +81,8 @@ def run_search(config: RunConfig, stream: TextIO | None = None, *, source: Sourc
     """
     stream = stream or sys.stderr  # looked up per call, not at import: callers may swap sys.stderr
     start = clock() if started is None else started
+    if config.trials == 0:
+        _check_finishing(config)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our progress lines say what failed
     # Data and model first: a bad dataset or backbone fails before the study
     # is created or touched.
@@ -132,6 +135,8 @@ def _trials(study: Any, config: RunConfig, own: RunConfig, splits: Any, factory:
     """The trial phase: in worker processes, or here; with a plan, its count planned again after the first
     trials from what they really took (``own``: the run's settings before the plan; ``before``: the trials
     finished before the phase)."""
+    if config.trials == 0:  # an interrupted study's trials are done: its rung and verdict follow
+        return
     if config.jobs > 1 or config.devices:  # a chosen GPU is given to a worker process, even one
         run_workers(config, stream)
         return
@@ -146,6 +151,16 @@ def _trials(study: Any, config: RunConfig, own: RunConfig, splits: Any, factory:
     pace = lambda: training_pace(study, own, plan, before)[0]  # noqa: E731
     budgeted_trials(plan, run, progress, limit=own.timeout, pace=pace, clock=clock,
                     say=lambda line: print(line, file=stream, flush=True))
+
+
+def _check_finishing(config: RunConfig) -> None:
+    """``--trials 0`` finishes a study that holds finished trials; anything else is a one-line error."""
+    if config.budget is not None:
+        raise ConfigError("--trials 0 runs no trials, but --budget sizes them: give one or the other")
+    if not [t for t in load_existing_study(config.study_name, config.storage_url).get_trials(deepcopy=False)
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]:
+        raise ConfigError(f"--trials 0 finishes a study's rung and verdict, but study {config.study_name!r} "
+                          "holds no finished trial")
 
 
 def _settle(config: RunConfig, study: Any, plan: Plan | None, spent: float) -> tuple[RunConfig, Plan | None]:

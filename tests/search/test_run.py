@@ -12,6 +12,7 @@ from policysearch import load_policy
 from policysearch.cli import main
 from policysearch.policy.to_kornia import kornia_policy
 from policysearch.search.outputs.export import best_trial, trial_policy
+from policysearch.search.study.schema import read_verdict
 from policysearch.search.trials.objective import ABLATION_OF
 
 pytestmark = pytest.mark.slow
@@ -150,3 +151,26 @@ def test_show_and_export_of_a_missing_study_are_one_line_errors(searched, capsys
         assert main([*command, "--study", "nope", "--storage", storage]) == 2
         err = capsys.readouterr().err
         assert "no study named 'nope'" in err and "e2e" in err
+
+
+def test_trials_zero_finishes_an_interrupted_study_with_its_rung_and_verdict(tmp_path, capsys):
+    # A study whose trials finished but whose verdict never ran (say the process was stopped after the trials).
+    args = [a.replace("e2e", "finish") for a in _run_args(tmp_path, 4)]
+    assert main([*args, "--no-final"]) == 0
+    study = optuna.load_study(study_name="finish", storage=f"sqlite:///{tmp_path}/finish.db")
+    before = [t.number for t in study.get_trials()]
+    assert read_verdict(study) is None
+    capsys.readouterr()
+    assert main([a if a != "4" else "0" for a in args]) == 0
+    assert "running 0 more" in capsys.readouterr().err
+    assert [t.number for t in study.get_trials()] == before  # no trial sampled
+    assert set(read_verdict(study).value["table"]) >= {"no_augmentation", "standard", "best"}
+
+
+def test_trials_zero_on_a_missing_study_or_with_a_budget_is_one_line_and_writes_nothing(tmp_path, capsys):
+    args = _run_args(tmp_path, 0)
+    for extra, said in (((), "e2e"), (("--budget", "5m"), "give one or the other")):
+        assert main([*args, *extra]) == 2
+        err = capsys.readouterr().err
+        assert said in err and err.count("\n") == 1, err
+    assert not list(tmp_path.glob("*.db")) or "e2e" not in optuna.get_all_study_names(f"sqlite:///{tmp_path}/e2e.db")

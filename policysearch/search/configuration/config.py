@@ -67,7 +67,8 @@ RUN_FIELDS = MappingProxyType({
     "pruner": Rule("choice", choices=PRUNERS),
     "teacher_view": Rule("choice", choices=TEACHER_VIEWS),
     "final": FLAG,
-    **{name: COUNT for name in ("train_size", "val_size", "seeds", "trials", "final_seeds", "jobs", "heartbeat",
+    "trials": Rule("int", low=0),  # 0: no more trials; a study's rung and verdict (see run_search)
+    **{name: COUNT for name in ("train_size", "val_size", "seeds", "final_seeds", "jobs", "heartbeat",
                                   "target_train_size", "target_epochs", "rung_val_size", "rung_seeds")},
     "rung_candidates": Rule("int", low=0),
     "rung_train_size": COUNT.or_none(),
