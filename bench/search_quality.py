@@ -150,8 +150,9 @@ def summary(results: list[dict[str, Any]]) -> str:
     for result in results:
         verdict, (images, epochs) = result["verdict"], result["case"].target
         gain = verdict.get("augmentation") or {}
+        own = "none: no augmentation" if "none:" in gain.get("line", "") else _bounds(gain)
         lines.append(f"{result['case'].dataset:<20} {f'{images}x{epochs}':>9} {_bounds(verdict):>36} "
-                     f"{verdict.get('outcome', '?'):>20} {_bounds(gain):>32} {result['cost']:>9.2f}")
+                     f"{verdict.get('outcome', '?'):>20} {own:>32} {result['cost']:>9.2f}")
     return "\n".join(lines)
 
 
