@@ -13,7 +13,8 @@ Example:
     >>> objective = Objective(SearchSpace(), tiny_splits(), tiny_factory(), TrainConfig(epochs=1, device="cpu"))
     >>> study.optimize(objective, n_trials=2)
     >>> trial = study.trials[0]
-    >>> {"augmentation", "approach", "head_lr"} <= set(trial.params), trial_policy_document(trial) is not None
+    >>> # the op groups are always asked; augmentation and num_ops only when a group was chosen
+    >>> {"group_flips", "approach", "head_lr"} <= set(trial.params), trial_policy_document(trial) is not None
     (True, True)
 """
 
