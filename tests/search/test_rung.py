@@ -26,7 +26,7 @@ from policysearch.search.outputs.export import best_trial, export_study, search_
 from policysearch.search.outputs.report import describe_study
 from policysearch.search.run import run_search
 from policysearch.search.rung.promotion import promote, rung_candidates
-from policysearch.search.rung.rung import RungBudget, rung_splits
+from policysearch.search.rung.rung import RungBudget, pick, rung_splits
 from policysearch.search.strategy.space import SearchSpace
 from policysearch.search.study.storage import open_study
 from policysearch.search.trials.inputs import make_model_factory
@@ -98,6 +98,45 @@ def test_the_rung_trains_the_leaders_and_its_pick_becomes_the_answer(study_with_
     assert policy.score.rung["value"] == rung["scores"][str(runner_up)]
     assert set(policy.score.rung["candidates"]) == {f"#{n}" for n in rung["scores"]}
     assert f"rung (200 images x 2 epochs, 2 seeds, 150 validation images) picked it" in describe_study(study)
+
+
+AUGMENTS = {1: True, 2: False, 3: True}
+
+
+@pytest.mark.parametrize("values, expected", [
+    # The augmented best mean beats the best unaugmented candidate on every seed, by more than its spread.
+    ({1: [0.90, 0.91, 0.92], 2: [0.88, 0.89, 0.90], 3: [0.80, 0.80, 0.80]}, 1),
+    # A higher mean that the seeds do not bear out (+0.17 with seeds 0.65 apart, the silhouettes' rung): the simpler.
+    ({1: [0.894, 0.8885], 2: [0.889, 0.890], 3: [0.80, 0.80]}, 2),
+    # One seed shows no bound: the simpler, however large the gap.
+    ({1: [0.95], 2: [0.80], 3: [0.70]}, 2),
+    # The best is unaugmented: the mean decides.
+    ({1: [0.85, 0.86], 2: [0.90, 0.91], 3: [0.89, 0.92]}, 2),
+])
+def test_augmentation_is_the_answer_only_when_it_beats_the_simpler_candidate_by_a_bound(values, expected):
+    assert pick(values, {}, AUGMENTS) == expected
+
+
+def test_without_an_unaugmented_candidate_the_best_mean_is_the_answer():
+    assert pick({1: [0.90, 0.80], 3: [0.86, 0.85]}, {}, AUGMENTS) == 3
+    # equal means: the better proxy value, then the earlier trial
+    assert pick({1: [0.9, 0.8], 3: [0.8, 0.9]}, {1: 0.5, 3: 0.6}, AUGMENTS) == 3
+    assert pick({1: [0.9, 0.8], 3: [0.8, 0.9]}, {}, AUGMENTS) == 1
+
+
+def test_a_one_seed_rung_keeps_the_unaugmented_candidate(tmp_path, digits_source):
+    """Real trainings: whichever scores higher, one seed cannot show the augmentation beats its ablation."""
+    config = replace(config_for(tmp_path), rung_candidates=2, rung_seeds=1)
+    study = optuna.create_study(storage=config.storage_url, study_name="rung", direction="maximize")
+    study.set_user_attr("settings", {"train_size": 200})
+    augmented = add_trial(study, 0.9, Policy(num_ops=2, magnitude=9, transfer=SANE.transfer))
+    plain = add_trial(study, 0.5, replace(SANE, transfer=Transfer("finetune", head_lr=2e-2, backbone_lr=2e-2)))
+    stream = io.StringIO()
+    promote(study, config, None, make_model_factory(config, 10), None, stream)
+    rung = study.user_attrs["rung"]
+    assert rung["pick"] == plain and best_trial(study).number == plain
+    if rung["scores"][str(augmented)] > rung["scores"][str(plain)]:
+        assert f"#{augmented}'s augmentation does not beat it by a bound" in stream.getvalue()
 
 
 def test_a_second_promotion_reuses_the_scores_it_has(study_with_a_misleading_leader):

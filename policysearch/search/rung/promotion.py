@@ -7,7 +7,9 @@ trial like any other. The proxy trains on fewer images than the target, and
 how much augmentation pays depends on how much data there is (RandAugment's
 finding, and ours: TrivialAugmentWide led no augmentation by 0.7 points at
 1,000 images and trailed it by 0.7 at 5,000); the ablation lets the rung, nearer
-the target, decide whether the leader's augmentation holds.
+the target, decide whether the leader's augmentation holds: an augmented
+candidate is the answer only when it beats the best one without augmentation
+by a paired bound (:func:`.rung.pick`).
 
 The rung's result is stored in the study (:class:`.schema.StoredRung`): its budget,
 each candidate's validation accuracy by trial number, and the pick, which
@@ -44,6 +46,7 @@ from policysearch.search.strategy.space import SearchSpace
 from policysearch.search.study.schema import StoredRung, ablated_trial, enqueue_ablation, read_rung, write_rung
 from policysearch.search.trials.inputs import train_config
 from policysearch.search.trials.objective import teaching_for
+from policysearch.search.verdict.paired import compare
 
 __all__ = ["promote", "rung_candidates", "ablation_params", "run_ablation", "clear_rung"]
 
@@ -128,7 +131,8 @@ def promote(study: Any, config: RunConfig, source: Source | None, factory: Calla
     trained = sum(len(v) for v in values.values()) - sum(len(v) for v in known.values())
     scores = {n: statistics.fmean(v[:config.rung_seeds]) for n, v in values.items()}
     proxy = {t.number: t.value for t in study.get_trials(deepcopy=False) if t.value is not None}
-    chosen = pick({n: scores[n] for n in candidates}, proxy)
+    seeded = {n: values[n][:config.rung_seeds] for n in candidates}
+    chosen = pick(seeded, proxy, {n: policy.augments for n, policy in candidates.items()})
     write_rung(study, StoredRung(
         budget={**budget.describe(), "seeds": config.rung_seeds}, scores=scores, values=values,
         candidates=tuple(sorted(candidates)), pick=chosen,
@@ -137,7 +141,19 @@ def promote(study: Any, config: RunConfig, source: Source | None, factory: Calla
     ))
     ranked = ", ".join(f"#{n} {scores[n]:.4f}" for n in sorted(candidates, key=lambda n: -scores[n]))
     print(f"rung ({budget.train_size} images x {budget.epochs} epochs, {config.rung_seeds} seeds, {budget.val_size} "
-          f"validation images): {ranked}; the answer is trial #{chosen}", file=stream, flush=True)
+          f"validation images): {ranked}; the answer is trial #{chosen}{_why(seeded, scores, chosen)}",
+          file=stream, flush=True)
+
+
+def _why(values: dict[int, list[float]], scores: dict[int, float], chosen: int) -> str:
+    """Why the rung did not take its best mean (an augmented one that did not beat ``chosen`` by a bound), or ''."""
+    leader = max(scores, key=lambda n: scores[n])
+    if scores[leader] <= scores[chosen]:
+        return ""
+    seeds = min(len(values[leader]), len(values[chosen]))
+    gain = compare(values[leader][:seeds], values[chosen][:seeds])
+    return (f" (without augmentation: #{leader}'s augmentation does not beat it by a bound, "
+            f"{gain.describe()})")
 
 
 def clear_rung(study: Any) -> None:
