@@ -25,7 +25,8 @@ RUN_FLAGS: dict[str, tuple[Any, str]] = {
     "image-size": (int, "working image size in pixels"),
     "train-size": (int, "proxy training images"),
     "val-size": (int, "proxy validation images"),
-    "test-size": (int, "held-out test images for the verdict (default: all)"),
+    "test-size": (int, "held-out test images per verdict seed, a fresh draw for each (default: 2000, at most "
+                        "the whole test split)"),
     "epochs": (int, "proxy epochs per trial (default: the target's epochs)"),
     "batch-size": (int, "proxy batch size"),
     "trials": (int, "trials to run now (added to a resumed study; 0: only its rung and verdict)"),

@@ -85,9 +85,21 @@ def test_bad_space_tables_are_one_line_errors_naming_the_key_and_value(tmp_path,
     assert "\n" not in str(info.value) and str(path) in str(info.value)
 
 
-def test_new_studies_store_settings_format_3_with_groups():
+def test_new_studies_store_settings_format_4_with_groups():
     settings = RunConfig().search_settings()
-    assert settings["format"] == 3 and settings["space"]["groups"][0] == "flips" and settings["space"]["ops"] is None
+    assert settings["format"] == 4 and settings["space"]["groups"][0] == "flips" and settings["space"]["ops"] is None
+
+
+def test_format_3_studies_resume_with_that_releases_default_run_unless_the_user_set_a_key():
+    old = RunConfig().with_legacy_defaults(3)
+    assert (old.train_size, old.target_train_size, old.rung_candidates, old.test_size) == (1000, 2000, 3, None)
+    assert old.settings_as(3)["format"] == 3 and old.settings_as(3)["train_size"] == 1000
+    assert old.space == RunConfig().space  # format 3 had the op groups
+    assert RunConfig(train_size=500, explicit=("train_size",)).with_legacy_defaults(3).train_size == 500
+    # A config built in code names no key: a value other than today's default was set, and is kept.
+    coded = RunConfig(train_size=600, target_train_size=5000).with_legacy_defaults(3)
+    assert (coded.train_size, coded.target_train_size, coded.test_size) == (600, 5000, None)
+    assert RunConfig().with_legacy_defaults(4) == RunConfig()
 
 
 def test_format_2_settings_are_the_old_space_unless_the_user_set_its_keys():
@@ -97,7 +109,7 @@ def test_format_2_settings_are_the_old_space_unless_the_user_set_its_keys():
     assert settings["format"] == 2 and "groups" not in settings["space"] and "op_bins" not in settings["space"]
     chose = RunConfig(space=SearchSpace(groups=("flips",)), explicit=("space.groups",)).with_legacy_defaults(2)
     assert chose.space.groups == ("flips",) and "groups" in chose.settings_as(2)["space"]
-    assert RunConfig().with_legacy_defaults(3) == RunConfig()
+    assert RunConfig().with_legacy_defaults(2).train_size == 1000  # and that release's default run
 
 
 @pytest.mark.slow

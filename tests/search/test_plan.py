@@ -40,13 +40,15 @@ from policysearch.training import TrainConfig, time_training
 
 RATES = Rates(setup_seconds=1.0, train_seconds_per_image=0.001, eval_seconds_per_image=0.0001)
 FACTS = Facts(pool=60000, test_images=10000, cached=0, baselines=4)
+# The arithmetic below is worked by hand for these sizes (the default run before it was made smaller).
+SIZED = RunConfig(train_size=1000, target_train_size=2000, rung_candidates=3)
 TINY = dict(dataset="digits", model="tiny-cnn", weights=None, image_size=8, device="cpu")
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 def _plan(config=None, budget=600.0, spent=10.0, facts=FACTS, rates=RATES, target=None):
-    return make_plan(config or RunConfig(), rates, target or rates, budget=budget, spent=spent, facts=facts)
+    return make_plan(config or SIZED, rates, target or rates, budget=budget, spent=spent, facts=facts)
 
 
 # --- the arithmetic ---------------------------------------------------------------------------------------
@@ -70,7 +72,7 @@ def test_the_plan_follows_from_the_rates_by_hand():
 
 
 def test_the_printed_plan_names_each_phase_its_seconds_the_rate_and_the_end():
-    lines = _plan().lines(RunConfig(), datetime(2026, 1, 2, 12, 0, 0))
+    lines = _plan().lines(SIZED, datetime(2026, 1, 2, 12, 0, 0))
     assert lines[0].startswith("budget 10m: 1,000 training images/s measured (efficientnet-lite0, 32 px")
     assert lines[1] == "  trials:  52 x ~5.2 s = ~270 s (none starts after 266 s)"
     assert lines[2].startswith("  rung:    3 candidates + the leader's ablation x 2 seeds, 8 trainings of 2000 ")
@@ -96,7 +98,7 @@ def test_a_larger_budget_runs_more_trials():
 
 
 def test_the_rung_shrinks_before_the_verdict_and_never_the_verdicts_seeds():
-    config = RunConfig(final_seeds=3)
+    config = replace(SIZED, final_seeds=3)
     seen = []
     for budget in (600, 340, 320, 300, 270):
         plan = _plan(config, budget=budget)
@@ -116,47 +118,47 @@ def test_a_budget_too_small_says_what_it_needs_in_one_line():
     needed = float(re.search(r"give --budget (\S+) or more", message)[1].replace("m", "")) * 60
     assert _plan(budget=needed).trials >= MIN_TRIALS  # the budget it asks for is enough
     # the least search is the baselines' trials, or --trials when fewer
-    few = RunConfig(trials=1, explicit=("trials",), rung_candidates=0)
+    few = replace(SIZED, trials=1, explicit=("trials",), rung_candidates=0)
     assert _plan(few, budget=260).trials == 1
 
 
 def test_trials_cap_the_count_and_timeout_the_phase():
-    capped = _plan(RunConfig(trials=10, explicit=("trials",)))
+    capped = _plan(replace(SIZED, trials=10, explicit=("trials",)))
     assert capped.trials == 10 and capped.trials_fit == 52
-    assert "--trials 10 caps the 52 that fit" in capped.lines(RunConfig(trials=10), datetime(2026, 1, 1))[1]
+    assert "--trials 10 caps the 52 that fit" in capped.lines(replace(SIZED, trials=10), datetime(2026, 1, 1))[1]
     assert capped.trial_timeout == _plan().trial_timeout  # the phase's time is the budget's either way
     # the default of --trials does not cap a budgeted run: the budget decides
-    assert _plan(RunConfig(trials=20)).trials == 52
-    applied = apply_plan(RunConfig(timeout=30.0), _plan())
+    assert _plan(replace(SIZED, trials=20)).trials == 52
+    applied = apply_plan(replace(SIZED, timeout=30.0), _plan())
     assert applied.timeout == 30.0 and applied.trials == 52  # --timeout, when sooner, wins
-    applied = apply_plan(RunConfig(), _plan(budget=400))
+    applied = apply_plan(SIZED, _plan(budget=400))
     assert (applied.rung_candidates, applied.rung_train_size) == (_plan(budget=400).rung_candidates,
                                                                   _plan(budget=400).rung_train_size)
 
 
 def test_no_final_plans_no_verdict_and_a_different_target_uses_its_own_rates():
-    assert verdict_phase(RunConfig(final=False), RATES, FACTS).trainings == 0
+    assert verdict_phase(replace(SIZED, final=False), RATES, FACTS).trainings == 0
     slow = replace(RATES, train_seconds_per_image=0.004)
     plan = _plan(target=slow, budget=1200)
     assert plan.verdict.seconds == pytest.approx(18 * (1 + 32.0 + 1.0))
     assert plan.rung.seconds == _plan(budget=1200).rung.seconds  # the rung trains the search's model
-    assert "the target's" in plan.lines(RunConfig(target_model="resnet18"), datetime(2026, 1, 1))[0]
+    assert "the target's" in plan.lines(replace(SIZED, target_model="resnet18"), datetime(2026, 1, 1))[0]
 
 
 def test_after_the_trials_the_rung_follows_their_pace():
     plan = _plan()
-    same = replan_rung(RunConfig(), plan, pace=1.0, left=600 - 10 - 52 * 5.2)
+    same = replan_rung(SIZED, plan, pace=1.0, left=600 - 10 - 52 * 5.2)
     assert (same.rung_candidates, same.pace) == (3, 1.0)
-    slow = replan_rung(RunConfig(), plan, pace=1.6, left=600 - 10 - 52 * 5.2)
+    slow = replan_rung(SIZED, plan, pace=1.6, left=600 - 10 - 52 * 5.2)
     assert slow.rung_candidates < 3 and slow.verdict == plan.verdict
-    assert replan_rung(RunConfig(), plan, pace=5.0, left=100).rung_candidates == 0
+    assert replan_rung(SIZED, plan, pace=5.0, left=100).rung_candidates == 0
     # what a trial costs besides its training is paid by the rung's one proxy trial too
     left = 60 + 180 + plan.rung.seconds
-    assert replan_rung(RunConfig(), plan, pace=1.0, left=left).rung_candidates == 3
-    assert replan_rung(RunConfig(), plan, pace=1.0, left=left, overhead=1.0).rung_candidates == 2
-    assert rung_phase(RunConfig(), RATES, FACTS, 0, None, 5.2).seconds == 0
+    assert replan_rung(SIZED, plan, pace=1.0, left=left).rung_candidates == 3
+    assert replan_rung(SIZED, plan, pace=1.0, left=left, overhead=1.0).rung_candidates == 2
+    assert rung_phase(SIZED, RATES, FACTS, 0, None, 5.2).seconds == 0
     # a pruned trial ran fewer epochs: it is expected to take less
-    assert trial_estimate(RunConfig(), RATES, 2) < trial_estimate(RunConfig(), RATES, 4) == pytest.approx(5.2)
+    assert trial_estimate(SIZED, RATES, 2) < trial_estimate(SIZED, RATES, 4) == pytest.approx(5.2)
 
 
 class Counted:

@@ -32,7 +32,8 @@ from policysearch.search.study.storage import open_study
 from policysearch.search.trials.inputs import make_model_factory
 
 TINY = dict(dataset="digits", model="tiny-cnn", weights=None, image_size=8, device="cpu", train_size=200,
-            val_size=100, target_train_size=300, target_epochs=2, rung_train_size=200, rung_val_size=150)
+            val_size=100, target_train_size=300, target_epochs=2, rung_train_size=200, rung_val_size=150,
+            rung_candidates=3)
 
 
 def config_for(tmp_path, **overrides) -> RunConfig:
@@ -248,8 +249,8 @@ def test_rung_settings_are_checked():
         load_config(None, {"rung_candidates": -1})
     with pytest.raises(ConfigError, match="rung_val_size"):
         load_config(None, {"rung_val_size": 0})
-    # Twice the proxy's 1,000 images (half the default target's 2,000 would be the proxy again), its 4 epochs.
-    assert RunConfig().rung_budget == (2000, 2000, 4)
+    # Twice the proxy's 500 images (half the default target's 1,000 would be the proxy again), its 4 epochs.
+    assert RunConfig().rung_budget == (1000, 2000, 4)
     assert RunConfig(target_train_size=5000, target_epochs=10).rung_budget == (2500, 2000, 10)
     assert RunConfig(target_train_size=1000).rung_budget == (1000, 2000, 4)  # never more than the target's
 

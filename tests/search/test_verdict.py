@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import numpy as np
 import optuna
 import pytest
 
@@ -23,7 +24,15 @@ from policysearch.search.run import run_search
 from policysearch.search.strategy.space import SearchSpace, baseline_params
 from policysearch.search.study.storage import load_existing_study, open_study
 from policysearch.search.verdict.target_results import TargetResults
-from policysearch.search.verdict.verdict import STANDARD_BASELINES, TargetSpec, measure, seed_draw, verdict_line
+from policysearch.search.verdict.verdict import (
+    STANDARD_BASELINES,
+    TargetSpec,
+    measure,
+    result_budget,
+    seed_draw,
+    seed_test_split,
+    verdict_line,
+)
 
 TINY = dict(dataset="digits", model="tiny-cnn", weights=None, image_size=8, device="cpu")
 
@@ -65,6 +74,19 @@ def test_each_seed_draws_its_own_training_images_from_the_seed():
     draws = [seed_draw(spec, k) for k in range(3)]
     assert len(set(draws)) == 3 and draws == [seed_draw(spec, k) for k in range(3)]
     assert seed_draw(replace(spec, seed=1), 0) != draws[0]  # --seed changes the draws
+
+
+def test_each_seed_scores_on_its_own_draw_of_test_images_when_a_test_size_is_set(digits_source):
+    spec = TargetSpec(**TINY, train_size=150, epochs=1, seeds=3, test_size=120)
+    draws = [seed_test_split(digits_source.test, spec, seed_draw(spec, k)[0]) for k in range(3)]
+    assert [len(d) for d in draws] == [120] * 3 and len({tuple(sorted(d.indices)) for d in draws}) == 3
+    counts = [np.bincount(d.labels, minlength=10) for d in draws]
+    assert all(c.max() - c.min() <= 1 for c in counts)  # stratified: every class about equally
+    again = seed_test_split(digits_source.test, spec, seed_draw(spec, 0)[0])
+    assert again.indices.tolist() == draws[0].indices.tolist()
+    # Results stored before per-seed draws (one subset for every seed) are not this budget's.
+    assert result_budget(spec)["test_draw"] == "per seed"
+    assert "test_draw" not in result_budget(replace(spec, test_size=None))
 
 
 def test_measure_trains_each_recipe_once_per_seed_reuses_stored_results_and_is_seeded():

@@ -45,12 +45,18 @@ DISTILL_SPACE_KEYS = ("temperature", "alpha")
 # Defaults of the release before op groups (settings format 2), for the space keys whose default changed
 # since: no group searched, torchvision's 14 ops fixed (and so N from 0, as it searched).
 FORMAT2_DEFAULTS = MappingProxyType({"space.groups": (), "space.ops": TORCHVISION_OPS})
+# Defaults of the release before the smaller default run (settings format 3), for the keys whose default
+# changed since: a 1,000-image proxy, a 2,000-image target, 3 rung candidates, the whole test split.
+FORMAT3_DEFAULTS = MappingProxyType({"train_size": 1000, "target_train_size": 2000, "rung_candidates": 3,
+                                     "test_size": None})
 # Defaults of the version before the target budget (its settings carry no format), for the keys whose
 # default changed since: a study it made resumes with them unless the user sets the key.
-LEGACY_DEFAULTS = MappingProxyType({"epochs": 3, "rung_candidates": 0, "space.kinds": ("randaugment",),
-                                    "space.approaches": APPROACHES, "space.head_lr": (1e-4, 3e-2),
-                                    "space.backbone_lr_ratio": (1e-3, 1.0), **FORMAT2_DEFAULTS})
-SETTINGS_FORMAT = 3  # stored with new studies' settings; 2: before op groups; absent: before the target budget
+LEGACY_DEFAULTS = MappingProxyType({**FORMAT2_DEFAULTS, **FORMAT3_DEFAULTS, "epochs": 3, "rung_candidates": 0,
+                                    "space.kinds": ("randaugment",), "space.approaches": APPROACHES,
+                                    "space.head_lr": (1e-4, 3e-2), "space.backbone_lr_ratio": (1e-3, 1.0)})
+# Stored with new studies' settings; 3: before the smaller default run; 2: before op groups; absent: before the
+# target budget.
+SETTINGS_FORMAT = 4
 NEW_SPACE_KEYS = ("groups", "op_bins")  # space keys format 3 added: earlier formats store neither
 TARGET_KEYS = ("train_size", "epochs", "model", "image_size")  # the [target] table
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats; 6 missed mark it failed
@@ -83,9 +89,11 @@ class RunConfig:
     model: str = "efficientnet-lite0"
     weights: str | None = "DEFAULT"
     image_size: int = 32
-    train_size: int = 1000
+    # The default run is sized to end in minutes on a 2-core CPU: the verdict's 18 trainings of the target
+    # (6 policies x 3 seeds) are most of its time, so the target is 1,000 images and the proxy half of it.
+    train_size: int = 500
     val_size: int = 500
-    test_size: int | None = None  # None: the whole held-out test split
+    test_size: int | None = 2000  # the verdict's test images, a fresh draw per seed; None: the whole split
     epochs: int | None = None  # None: the target's epochs (the proxy trains in the target's regime)
     batch_size: int = 64
     seeds: int = 1
@@ -111,12 +119,12 @@ class RunConfig:
     teacher_view: str = "augmented"
     space: SearchSpace = field(default_factory=SearchSpace)
     # The target: the training the policy is for. The verdict trains there.
-    target_train_size: int = 2000
+    target_train_size: int = 1000
     target_epochs: int = 4
     target_model: str | None = None  # None: the search's model
     target_image_size: int | None = None  # None: the search's image size
     # The promotion rung (search/rung/rung.py): the proxy's best few, trained again nearer the target, pick the answer.
-    rung_candidates: int = 3  # 0: no rung, the best proxy value is the answer
+    rung_candidates: int = 2  # plus the leader's ablation when it augments; 0: no rung, the best proxy value
     rung_train_size: int | None = None  # None: see rung_budget
     rung_val_size: int = 2000
     rung_seeds: int = 2  # paired seeds per rung candidate: one seed's spread exceeds the margins it picks by
@@ -196,8 +204,8 @@ class RunConfig:
         if settings_format is None:
             return self.legacy_settings()
         settings = self.search_settings()
-        if settings_format < SETTINGS_FORMAT:
-            settings["format"] = settings_format
+        settings["format"] = settings_format
+        if settings_format < 3:
             settings["space"] = {k: v for k, v in settings["space"].items() if k not in NEW_SPACE_KEYS or v}
         return settings
 
@@ -211,19 +219,18 @@ class RunConfig:
             >>> RunConfig().with_legacy_defaults(2).space.groups
             ()
         """
-        defaults = LEGACY_DEFAULTS if settings_format is None else FORMAT2_DEFAULTS if settings_format < 3 else {}
-        config = self
-        if "epochs" in defaults and "epochs" not in self.explicit and self.epochs is None:
-            config = replace(config, epochs=defaults["epochs"])
+        defaults = (LEGACY_DEFAULTS if settings_format is None else {**FORMAT2_DEFAULTS, **FORMAT3_DEFAULTS}
+                    if settings_format < 3 else FORMAT3_DEFAULTS if settings_format < 4 else {})
+        # A key is "not set" when no file or flag named it and it holds today's default (a config built in
+        # code names nothing). The first release's rung_candidates=0: its answer was the best proxy value.
+        today = {f.name: f.default for f in fields(self)}
+        config = replace(self, **{key: value for key, value in defaults.items() if "." not in key
+                                  and key not in self.explicit and getattr(self, key) == today[key]})
         space = {key.removeprefix("space."): value for key, value in defaults.items()
                  if key.startswith("space.") and key not in self.explicit}
         if "ops" in space and "space.groups" in self.explicit:
             del space["ops"]  # groups the user named: the groups' ops, not the old fixed set
-        config = replace(config, space=replace(config.space, **space))
-        if "rung_candidates" in defaults and "rung_candidates" not in self.explicit:
-            # its answer was the best proxy value: keep it so
-            config = replace(config, rung_candidates=defaults["rung_candidates"])
-        return config
+        return replace(config, space=replace(config.space, **space))
 
     def search_settings(self) -> dict[str, Any]:
         """What defines a trial's value; stored in the study and compared on resume."""

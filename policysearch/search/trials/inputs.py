@@ -23,8 +23,10 @@ __all__ = ["load_splits", "make_model_factory", "load_teaching", "train_config",
 def load_splits(config: RunConfig, source: Source | None = None) -> Any:
     """The dataset (loaded here unless given), and its fixed-seed train/val/test splits."""
     source = source or load_source(config.dataset, image_size=config.image_size)
-    return make_splits(source, train_size=config.train_size, val_size=config.val_size,
-                       test_size=config.test_size, seed=config.seed)
+    # test_size is at most the split: the default's 2,000 is the whole test split of a smaller dataset
+    test_size = None if config.test_size is None or config.test_size >= len(source.test) else config.test_size
+    return make_splits(source, train_size=config.train_size, val_size=config.val_size, test_size=test_size,
+                       seed=config.seed)
 
 
 def make_model_factory(config: RunConfig, num_classes: int) -> Callable[[], Any]:

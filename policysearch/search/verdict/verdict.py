@@ -47,8 +47,8 @@ from policysearch.training import TRAINING_FIELDS, TrainConfig, resolve_device, 
 from policysearch.training.devices import recipe as recipe_for
 
 __all__ = ["TargetSpec", "STANDARD_BASELINES", "VERDICT_SEED_OFFSET", "ANSWER", "ABLATION", "measure",
-           "verdict_line", "verdict_text", "format_table", "seed_draw", "without_augmentation", "result_budget",
-           "spec_for_policy"]
+           "verdict_line", "verdict_text", "format_table", "seed_draw", "seed_test_split", "without_augmentation",
+           "result_budget", "spec_for_policy"]
 
 # What every policy is measured against, at the default learning rates (head 1e-3, backbone 1e-4).
 # "standard" is the classic fine-tuning augmentation: horizontal flip and a padded random crop.
@@ -141,9 +141,6 @@ def measure(policies: Mapping[str, Policy], spec: TargetSpec, *, source: Source 
                                        weights=spec.weights, seed=spec.seed)
     spec = _fit_pool(spec, len(source.train), progress)
     results = results if results is not None and teaching_for is None else TargetResults(None)
-    test = source.test
-    if spec.test_size is not None:
-        test = test.take(stratified_indices(test.labels, [spec.test_size], seed=spec.seed)[0])
     candidates = {**policies, **{k: v for k, v in STANDARD_BASELINES.items() if k not in policies}}
     recipes = {label: json.dumps(recipe(policy), sort_keys=True) for label, policy in candidates.items()}
     distinct = {text: label for label, text in reversed(list(recipes.items()))}  # first label of each recipe
@@ -152,6 +149,7 @@ def measure(policies: Mapping[str, Policy], spec: TargetSpec, *, source: Source 
     for k in range(spec.seeds):
         draw, seed = seed_draw(spec, k)
         train = source.train.take(stratified_indices(source.train.labels, [spec.train_size], seed=draw)[0])
+        test = seed_test_split(source.test, spec, draw)
         for text, label in distinct.items():
             policy = candidates[label]
             key = result_key(policy, budget, seed_index=k)
@@ -171,6 +169,27 @@ def measure(policies: Mapping[str, Policy], spec: TargetSpec, *, source: Source 
     return {"budget": spec.describe(), "table": table, **verdict_line(table, first)}
 
 
+def seed_test_split(test: Any, spec: TargetSpec, draw: int) -> Any:
+    """A verdict seed's test images: the whole split, or ``spec.test_size`` of it (stratified) drawn with the
+    seed's training-image ``draw``.
+
+    A fresh draw per seed puts the test sample's own noise into each seed's
+    paired difference, so the bound over seeds covers it; one subset shared
+    by every seed would shift all of them alike, unseen by the bound.
+
+    Example:
+        >>> from policysearch.data import load_source
+        >>> test = load_source("digits").test
+        >>> spec = TargetSpec(dataset="digits", test_size=100)
+        >>> a, b = (seed_test_split(test, spec, seed_draw(spec, k)[0]) for k in (0, 1))
+        >>> len(a), set(a.indices) == set(b.indices), len(seed_test_split(test, TargetSpec(), 0)) == len(test)
+        (100, False, True)
+    """
+    if spec.test_size is None or spec.test_size >= len(test):
+        return test
+    return test.take(stratified_indices(test.labels, [spec.test_size], seed=draw)[0])
+
+
 def result_budget(spec: TargetSpec) -> dict[str, Any]:
     """What of the spec a stored target result depends on: the budget, the data, the device kind, where
     augmentation runs, the weights, and the precision the device's rule trains and evaluates in.
@@ -181,8 +200,11 @@ def result_budget(spec: TargetSpec) -> dict[str, Any]:
     """
     device = resolve_device(spec.device)
     precision = recipe_for(device)
-    return {**spec.describe(), "device": device.type, "augment_on": spec.augment_on, "weights": spec.weights,
-            "precision": f"{precision.train_dtype or 'float32'}/{precision.eval_dtype or 'float32'}"}
+    budget = {**spec.describe(), "device": device.type, "augment_on": spec.augment_on, "weights": spec.weights,
+              "precision": f"{precision.train_dtype or 'float32'}/{precision.eval_dtype or 'float32'}"}
+    if spec.test_size is not None:
+        budget["test_draw"] = "per seed"  # earlier releases drew one test subset for every seed
+    return budget
 
 
 def _fit_pool(spec: TargetSpec, pool: int, progress: Callable[[str], None] | None) -> TargetSpec:
