@@ -80,11 +80,13 @@ HOLDOUT = Case("elpv", (1500, 10), train_size=400, val_size=300, trials=12, rung
 def config_for(case: Case, seed: int) -> RunConfig:
     """``policysearch run``'s configuration for one case (pretrained EfficientNet-Lite0, CPU or GPU)."""
     images, epochs = case.target
-    return RunConfig(dataset=case.dataset, model=case.model, weights=case.weights, image_size=case.image_size, train_size=case.train_size,
-                     val_size=case.val_size, trials=case.trials, target_train_size=images, target_epochs=epochs,
-                     rung_candidates=case.rung_candidates, rung_train_size=case.rung_train_size, final_seeds=3,
-                     seed=seed, storage=STORAGE, output_dir=str(RESULTS / "search_quality"),
-                     study=f"quality-{case.dataset}-{images}x{epochs}-seed{seed}")
+    values = dict(dataset=case.dataset, model=case.model, weights=case.weights, image_size=case.image_size,
+                  train_size=case.train_size, val_size=case.val_size, trials=case.trials, target_train_size=images,
+                  target_epochs=epochs, rung_candidates=case.rung_candidates, rung_train_size=case.rung_train_size,
+                  final_seeds=3, seed=seed, storage=STORAGE, output_dir=str(RESULTS / "search_quality"),
+                  test_size=None, study=f"quality-{case.dataset}-{images}x{epochs}-seed{seed}")
+    # every key named, as a TOML file would: a study stored by an earlier release keeps these, not its defaults
+    return RunConfig(**values, explicit=tuple(values))
 
 
 def describe(policy: Policy) -> str:

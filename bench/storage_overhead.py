@@ -62,7 +62,7 @@ def storage_seconds_per_trial(url: str) -> float:
 
 
 def proxy_trial_seconds() -> float:
-    config = RunConfig()
+    config = RunConfig(train_size=1000)  # the proxy trial its figures were measured against
     splits = load_splits(config)
     factory = make_model_factory(config, splits.num_classes)
     policy = Policy(num_ops=2, magnitude=9, transfer=Transfer("linear_probe", head_lr=1e-2, backbone_lr=None))
