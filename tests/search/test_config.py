@@ -92,7 +92,8 @@ def test_new_studies_store_settings_format_4_with_groups():
 
 def test_format_3_studies_resume_with_that_releases_default_run_unless_the_user_set_a_key():
     old = RunConfig().with_legacy_defaults(3)
-    assert (old.train_size, old.target_train_size, old.rung_candidates, old.test_size) == (1000, 2000, 3, None)
+    assert (old.train_size, old.target_train_size, old.target_epochs, old.rung_candidates, old.test_size) == \
+        (1000, 2000, 4, 3, None)
     assert old.settings_as(3)["format"] == 3 and old.settings_as(3)["train_size"] == 1000
     assert old.space == RunConfig().space  # format 3 had the op groups
     assert RunConfig(train_size=500, explicit=("train_size",)).with_legacy_defaults(3).train_size == 500

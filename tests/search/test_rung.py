@@ -249,10 +249,10 @@ def test_rung_settings_are_checked():
         load_config(None, {"rung_candidates": -1})
     with pytest.raises(ConfigError, match="rung_val_size"):
         load_config(None, {"rung_val_size": 0})
-    # Twice the proxy's 500 images (half the default target's 1,000 would be the proxy again), its 4 epochs.
-    assert RunConfig().rung_budget == (1000, 2000, 4)
+    # Twice the proxy's 500 images (half the default target's 1,000 would be the proxy again), its 3 epochs.
+    assert RunConfig().rung_budget == (1000, 2000, 3)
     assert RunConfig(target_train_size=5000, target_epochs=10).rung_budget == (2500, 2000, 10)
-    assert RunConfig(target_train_size=1000).rung_budget == (1000, 2000, 4)  # never more than the target's
+    assert RunConfig(target_train_size=1000).rung_budget == (1000, 2000, 3)  # never more than the target's
 
 
 def test_the_leaders_ablation_runs_unpruned_and_joins_the_rung(tmp_path, digits_source):

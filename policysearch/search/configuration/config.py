@@ -46,9 +46,9 @@ DISTILL_SPACE_KEYS = ("temperature", "alpha")
 # since: no group searched, torchvision's 14 ops fixed (and so N from 0, as it searched).
 FORMAT2_DEFAULTS = MappingProxyType({"space.groups": (), "space.ops": TORCHVISION_OPS})
 # Defaults of the release before the smaller default run (settings format 3), for the keys whose default
-# changed since: a 1,000-image proxy, a 2,000-image target, 3 rung candidates, the whole test split.
-FORMAT3_DEFAULTS = MappingProxyType({"train_size": 1000, "target_train_size": 2000, "rung_candidates": 3,
-                                     "test_size": None})
+# changed since: a 1,000-image proxy, a 2,000 x 4 target, 3 rung candidates, the whole test split.
+FORMAT3_DEFAULTS = MappingProxyType({"train_size": 1000, "target_train_size": 2000, "target_epochs": 4,
+                                     "rung_candidates": 3, "test_size": None})
 # Defaults of the version before the target budget (its settings carry no format), for the keys whose
 # default changed since: a study it made resumes with them unless the user sets the key.
 LEGACY_DEFAULTS = MappingProxyType({**FORMAT2_DEFAULTS, **FORMAT3_DEFAULTS, "epochs": 3, "rung_candidates": 0,
@@ -90,7 +90,8 @@ class RunConfig:
     weights: str | None = "DEFAULT"
     image_size: int = 32
     # The default run is sized to end in minutes on a 2-core CPU: the verdict's 18 trainings of the target
-    # (6 policies x 3 seeds) are most of its time, so the target is 1,000 images and the proxy half of it.
+    # (6 policies x 3 seeds) are most of its time, so the target is 1,000 images x 3 epochs and the proxy half
+    # of its images.
     train_size: int = 500
     val_size: int = 500
     test_size: int | None = 2000  # the verdict's test images, a fresh draw per seed; None: the whole split
@@ -120,7 +121,7 @@ class RunConfig:
     space: SearchSpace = field(default_factory=SearchSpace)
     # The target: the training the policy is for. The verdict trains there.
     target_train_size: int = 1000
-    target_epochs: int = 4
+    target_epochs: int = 3
     target_model: str | None = None  # None: the search's model
     target_image_size: int | None = None  # None: the search's image size
     # The promotion rung (search/rung/rung.py): the proxy's best few, trained again nearer the target, pick the answer.
@@ -214,8 +215,8 @@ class RunConfig:
         release, before the target budget): that release's defaults for every key not set.
 
         Example:
-            >>> RunConfig().with_legacy_defaults().proxy_epochs, RunConfig(explicit=("epochs",)).proxy_epochs
-            (3, 4)
+            >>> RunConfig(target_epochs=5).with_legacy_defaults().proxy_epochs, RunConfig(target_epochs=5).proxy_epochs
+            (3, 5)
             >>> RunConfig().with_legacy_defaults(2).space.groups
             ()
         """

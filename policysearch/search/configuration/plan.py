@@ -44,7 +44,7 @@ Example:
     >>> facts = Facts(pool=60000, test_images=2000, cached=0, baselines=4)
     >>> plan = make_plan(RunConfig(), rates, rates, budget=600, spent=10, facts=facts)
     >>> plan.trials, round(plan.trial_seconds, 1), plan.rung_candidates, plan.verdict.trainings
-    (125, 3.2, 2, 18)
+    (160, 2.6, 2, 18)
     >>> make_plan(RunConfig(trials=20, explicit=("trials",)), rates, rates, budget=600, spent=10,
     ...           facts=facts).trials
     20
@@ -226,8 +226,8 @@ def replan_rung(config: RunConfig, plan: Plan, *, pace: float, left: float, over
         >>> facts = Facts(pool=60000, test_images=2000)
         >>> plan = make_plan(RunConfig(), rates, rates, budget=600, spent=10, facts=facts)
         >>> [(p.rung_candidates, p.rung_train_size) for p in
-        ...  (replan_rung(RunConfig(), plan, pace=pace, left=350) for pace in (1.0, 2.0, 2.5, 3.0))]
-        [(2, None), (2, None), (1, 500), (0, None)]
+        ...  (replan_rung(RunConfig(), plan, pace=pace, left=250) for pace in (1.0, 2.0, 2.5, 3.0))]
+        [(2, None), (1, 500), (0, None), (0, None)]
     """
     for candidates, size in _rung_options(config):
         rung = rung_phase(config, plan.rates, plan.facts, candidates, size, plan.trial_seconds)
