@@ -123,7 +123,6 @@ def main() -> None:
             ratio = medians["this checkout"]["total"] / medians[args.reference]["total"]
             print(f"this checkout / {args.reference}: {ratio:.2f}x the time (medians of {len(runs['this checkout'])} "
                   f"and {len(runs[args.reference])} runs)")
-        if args.reference != "none":
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
                             str(codes[args.reference])], check=False, capture_output=True)
 
